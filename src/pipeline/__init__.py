@@ -1,0 +1,1 @@
+"""Experiment pipeline reproducing five NeurIPS 2025 findings."""

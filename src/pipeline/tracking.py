@@ -1,0 +1,221 @@
+"""MLflow as a mirror of each job: browsing only, never a source of truth.
+
+Each job is one MLflow run (experiment per study). Metrics are buffered and sent in
+batches; with the embedded sqlite store every write holds an exclusive file lock so that
+concurrent jobs never hit "database is locked". If the store or server fails, the job warns
+once, stops mirroring and carries on: the Parquet files it writes are complete regardless.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STORE = "results/mlflow.db"
+FLUSH_EVERY_S = 10.0
+
+
+def config_hash(cfg: Any) -> str:
+    """Stable short hash of a JSON-serialisable config (tags runs; names nothing on disk)."""
+    blob = json.dumps(cfg, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def git_commit(cwd: str | Path = ".") -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def resolve_uri(uri: str | None = None) -> str:
+    """Config value, else MLFLOW_TRACKING_URI, else the sqlite store under results/."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    return f"sqlite:///{Path(DEFAULT_STORE).resolve()}"
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+class Tracker:
+    """One job's MLflow run. Use as a context manager; safe to use when MLflow is down."""
+
+    def __init__(
+        self,
+        study: str,
+        rule: str,
+        *,
+        wildcards: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        uri: str | None = None,
+        enabled: bool = True,
+        rank: int = 0,
+    ) -> None:
+        self.study, self.rule = study, rule
+        self.wildcards = dict(wildcards or {})
+        self.params = _flatten(params or {})
+        self.uri = resolve_uri(uri)
+        # Only rank 0 mirrors; other ranks would only duplicate it.
+        self.enabled = enabled and rank == 0
+        self._client = None
+        self._run_id: str | None = None
+        self._buffer: list[Any] = []
+        self._last_flush = time.monotonic()
+        self.unmirrored_metrics = 0
+        self.unmirrored_artifacts: list[str] = []
+        self._failed = False
+
+    # -- plumbing -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _store_lock(self) -> Iterator[None]:
+        if not self.uri.startswith("sqlite:///"):
+            yield
+            return
+        db = Path(self.uri[len("sqlite:///"):])
+        db.parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{db}.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _fail(self, what: str, exc: BaseException) -> None:
+        if not self._failed:
+            warnings.warn(
+                f"MLflow tracking at {self.uri} failed while {what} ({type(exc).__name__}: {exc}); "
+                "mirroring stops for this job, Parquet outputs are unaffected",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        self._failed = True
+
+    def _call(self, what: str, fn, *args, **kwargs) -> Any:
+        if not self.enabled or self._failed:
+            return None
+        try:
+            with self._store_lock():
+                return fn(*args, **kwargs)
+        except Exception as exc:  # any failure of the mirror must not stop the job
+            self._fail(what, exc)
+            return None
+
+    # -- lifecycle ------------------------------------------------------------------
+    def __enter__(self) -> "Tracker":
+        if not self.enabled:
+            return self
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        self._call("starting the run", self._start)
+        return self
+
+    def _start(self) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self._client = MlflowClient(tracking_uri=self.uri)
+        exp = self._client.get_experiment_by_name(self.study)
+        if exp is None:
+            kwargs = {}
+            if self.uri.startswith("sqlite:///"):
+                root = Path(self.uri[len("sqlite:///"):]).parent / "mlartifacts"
+                kwargs["artifact_location"] = root.resolve().as_uri()
+            try:
+                exp_id = self._client.create_experiment(self.study, **kwargs)
+            except Exception:  # created concurrently by another job
+                exp_id = self._client.get_experiment_by_name(self.study).experiment_id
+        else:
+            exp_id = exp.experiment_id
+        wc = ",".join(f"{k}={v}" for k, v in sorted(self.wildcards.items()))
+        tags = {
+            "study": self.study,
+            "rule": self.rule,
+            "wildcards": wc,
+            "config_hash": config_hash(self.params),
+            "git_commit": git_commit(),
+            **{f"wildcard.{k}": str(v) for k, v in self.wildcards.items()},
+        }
+        name = f"{self.rule}[{wc}]" if wc else self.rule
+        run = self._client.create_run(exp_id, run_name=name, tags=tags)
+        self._run_id = run.info.run_id
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in self.params.items()]
+        for i in range(0, len(items), 100):
+            self._client.log_batch(self._run_id, params=items[i : i + 100])
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.flush()
+        if self._run_id is not None:
+            status = "FINISHED" if exc_type is None else "FAILED"
+            self._call("ending the run", self._client.set_terminated, self._run_id, status)
+        if self.enabled and (self.unmirrored_metrics or self.unmirrored_artifacts):
+            warnings.warn(
+                f"not mirrored to MLflow ({self.uri}): {self.unmirrored_metrics} metric values, "
+                f"{len(self.unmirrored_artifacts)} artifacts {self.unmirrored_artifacts[:5]}; "
+                "the job's Parquet outputs hold everything",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    # -- logging --------------------------------------------------------------------
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        if not self.enabled:
+            return
+        from mlflow.entities import Metric
+
+        ts = int(time.time() * 1000)
+        for k, v in metrics.items():
+            try:
+                self._buffer.append(Metric(k, float(v), ts, int(step)))
+            except (TypeError, ValueError):
+                continue
+        if time.monotonic() - self._last_flush > FLUSH_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        batch, self._buffer = self._buffer, []
+        self._last_flush = time.monotonic()
+        if self._run_id is None or self._failed:
+            self.unmirrored_metrics += len(batch)
+            return
+        for i in range(0, len(batch), 900):
+            chunk = batch[i : i + 900]
+            self._call("logging metrics", self._client.log_batch, self._run_id, metrics=chunk)
+            if self._failed:
+                self.unmirrored_metrics += len(batch) - i
+                return
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        if not self.enabled:
+            return
+        if self._run_id is None or self._failed:
+            self.unmirrored_artifacts.append(str(path))
+            return
+        self._call("uploading an artifact", self._client.log_artifact, self._run_id, str(path), artifact_path)
+        if self._failed:
+            self.unmirrored_artifacts.append(str(path))
