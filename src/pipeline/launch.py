@@ -1,0 +1,69 @@
+"""Start a training entry point on N ranks: in-process, torchrun, or srun under SLURM.
+
+    python -m pipeline.launch --nproc N -- package.module:function --spec '<json>'
+
+The entry is called as `function(spec: dict)` on every rank. Inside a SLURM allocation with
+N > 1 it runs `srun -n N` (one task per GPU, ranks from SLURM's variables); elsewhere N > 1
+uses `torchrun --standalone`. PIPELINE_LAUNCHER=local|torchrun|srun overrides the choice.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import shlex
+import sys
+
+
+def call_entry(target: str, spec: dict) -> None:
+    module, _, func = target.partition(":")
+    if not func:
+        raise SystemExit(f"entry point must look like 'package.module:function', got {target!r}")
+    getattr(importlib.import_module(module), func)(spec)
+
+
+def choose(nproc: int) -> str:
+    forced = os.environ.get("PIPELINE_LAUNCHER", "auto")
+    if forced != "auto":
+        return forced
+    if nproc == 1:
+        return "local"
+    if "SLURM_JOB_ID" in os.environ and "SLURM_STEP_ID" not in os.environ:
+        return "srun"
+    return "torchrun"
+
+
+def command(nproc: int, target: str, spec_json: str, launcher: str) -> list[str]:
+    worker = ["-m", "pipeline.launch", "--worker", target, "--spec", spec_json]
+    if launcher == "torchrun":
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc-per-node={nproc}", *worker]
+    if launcher == "srun":
+        return ["srun", f"--ntasks={nproc}", "--kill-on-bad-exit=1", sys.executable, *worker]
+    raise SystemExit(f"unknown launcher {launcher!r} (PIPELINE_LAUNCHER must be local, torchrun or srun)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nproc", type=int, default=1)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("target")
+    ap.add_argument("--spec", required=True, help="JSON object passed to the entry point")
+    args = ap.parse_args(argv)
+    try:
+        spec = json.loads(args.spec)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"--spec is not valid JSON: {exc}") from exc
+    launcher = "local" if args.worker else choose(args.nproc)
+    if launcher == "local":
+        call_entry(args.target, spec)
+        return
+    cmd = command(args.nproc, args.target, args.spec, launcher)
+    print("launch:", shlex.join(cmd[:6]), "...", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os.execvp(cmd[0], cmd)
+
+
+if __name__ == "__main__":
+    main()

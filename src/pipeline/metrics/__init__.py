@@ -1,0 +1,1 @@
+"""Evaluation metrics shared by studies (leaves: they import nothing from above)."""

@@ -1,0 +1,1 @@
+"""Model definitions shared by studies (leaves: they import nothing from above)."""

@@ -1,0 +1,254 @@
+"""One decoder-only transformer for every study that trains a language model.
+
+RMSNorm, RoPE, `F.scaled_dot_product_attention`, SwiGLU or DeepSpeed MoE feed-forward, and
+the gated-attention paper's output gate at position G1: `Y' = Y ⊙ sigmoid(X W_g)`, with X
+the same token's normed layer input, applied after attention and before the output
+projection (headwise: one scalar per head; elementwise: one per head channel).
+
+Evaluation needs what SDPA hides (attention probabilities, hidden-state maxima, gate
+values): pass a `Stats` object and the layers fill it in, using an explicit softmax path.
+Generation uses a pre-allocated `KVCache`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+GATES = ("none", "headwise", "elementwise")
+FFNS = ("dense", "moe")
+
+
+@dataclass
+class TransformerConfig:
+    vocab_size: int
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int = 0  # 0 → SwiGLU width ≈ 8/3 · d_model, rounded up to a multiple of 32
+    max_seq_len: int = 256
+    gate: Literal["none", "headwise", "elementwise"] = "none"
+    ffn: Literal["dense", "moe"] = "dense"
+    n_experts: int = 4
+    top_k: int = 2
+    ep_size: int = 1
+    capacity_factor: float = 2.0
+    rope_base: float = 10000.0
+    norm_eps: float = 1e-6
+    tie_embeddings: bool = True
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.gate not in GATES:
+            raise ValueError(f"gate must be one of {GATES}, got {self.gate!r}")
+        if self.ffn not in FFNS:
+            raise ValueError(f"ffn must be one of {FFNS}, got {self.ffn!r}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        if self.d_ff <= 0:
+            self.d_ff = 32 * math.ceil(8 * self.d_model / 3 / 32)
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Stats:
+    """Per-layer diagnostics filled in by a forward pass (evaluation only)."""
+
+    first_token_attn: list[float] = field(default_factory=list)  # mean prob. on position 0
+    max_abs_hidden: list[float] = field(default_factory=list)  # largest |residual| after the layer
+    mean_gate: list[float] = field(default_factory=list)  # mean sigmoid gate value
+
+
+class KVCache:
+    """Pre-allocated keys/values for incremental decoding; `length` is the filled prefix."""
+
+    def __init__(self, n_layers: int, batch: int, n_heads: int, max_len: int, d_head: int,
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+        shape = (batch, n_heads, max_len, d_head)
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layers)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layers)]
+        self.length = 0
+        self.max_len = max_len
+
+
+def _rope(x: torch.Tensor, pos: torch.Tensor, base: float) -> torch.Tensor:
+    """Rotary embedding on the last dim of x [B, H, T, D] for absolute positions pos [T]."""
+    d = x.shape[-1]
+    inv = 1.0 / (base ** (torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d))
+    ang = pos.to(torch.float32)[:, None] * inv[None, :]
+    cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    return out.flatten(-2)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        gate_dim = {"none": 0, "headwise": cfg.n_heads, "elementwise": cfg.d_model}[cfg.gate]
+        self.gate = nn.Linear(cfg.d_model, gate_dim, bias=True) if gate_dim else None
+        self.gate_act = torch.sigmoid  # a test swaps this for ones to recover vanilla attention
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, cache: KVCache | None = None,
+                layer: int = 0, stats: Stats | None = None) -> torch.Tensor:
+        B, T, _ = x.shape
+        H, D = self.cfg.n_heads, self.cfg.d_head
+        q, k, v = self.qkv(x).view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)
+        q, k = _rope(q, pos, self.cfg.rope_base), _rope(k, pos, self.cfg.rope_base)
+        offset = 0
+        if cache is not None:
+            offset = cache.length
+            if offset + T > cache.max_len:
+                raise ValueError(f"KV cache of length {cache.max_len} cannot hold {offset + T} positions")
+            cache.k[layer][:, :, offset:offset + T] = k
+            cache.v[layer][:, :, offset:offset + T] = v
+            k, v = cache.k[layer][:, :, : offset + T], cache.v[layer][:, :, : offset + T]
+        S = k.shape[2]
+        if stats is not None:
+            scores = (q @ k.transpose(-2, -1)) / math.sqrt(D)
+            mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=offset)
+            probs = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+            stats.first_token_attn.append(probs[..., 0].float().mean().item())
+            y = probs @ v
+        elif offset == 0:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        elif T == 1:
+            y = F.scaled_dot_product_attention(q, k, v)
+        else:
+            mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=offset)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.transpose(1, 2)  # [B, T, H, D]
+        if self.gate is not None:
+            g = self.gate_act(self.gate(x))  # G1: query-dependent, from the normed layer input
+            if stats is not None:
+                stats.mean_gate.append(g.float().mean().item())
+            y = y * (g.view(B, T, H, 1) if self.cfg.gate == "headwise" else g.view(B, T, H, D))
+        return self.out(y.reshape(B, T, H * D))
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, d_model: int, d_ff: int) -> None:
+        super().__init__()
+        self.up = nn.Linear(d_model, 2 * d_ff, bias=False)
+        self.down = nn.Linear(d_ff, d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.up(x).chunk(2, dim=-1)
+        return self.down(F.silu(a) * b)
+
+
+class MoEFFN(nn.Module):
+    """DeepSpeed's top-k MoE around SwiGLU experts; keeps its load-balancing loss."""
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        from deepspeed.moe.layer import MoE
+
+        self.moe = MoE(
+            hidden_size=cfg.d_model,
+            expert=SwiGLU(cfg.d_model, cfg.d_ff),
+            num_experts=cfg.n_experts,
+            ep_size=cfg.ep_size,
+            k=cfg.top_k,
+            capacity_factor=cfg.capacity_factor,
+            eval_capacity_factor=cfg.capacity_factor,
+            min_capacity=4,
+        )
+        self.aux_loss = torch.zeros(())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, l_aux, _counts = self.moe(x)
+        self.aux_loss = l_aux
+        return out
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.attn_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.attn = Attention(cfg)
+        self.ffn_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.ffn = MoEFFN(cfg) if cfg.ffn == "moe" else SwiGLU(cfg.d_model, cfg.d_ff)
+
+    def forward(self, x, pos, cache=None, layer=0, stats=None):
+        x = x + self.attn(self.attn_norm(x), pos, cache, layer, stats)
+        x = x + self.ffn(self.ffn_norm(x))
+        if stats is not None:
+            stats.max_abs_hidden.append(x.detach().abs().max().item())
+        return x
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.apply(self._init)
+        for name, p in self.named_parameters():  # GPT-2 style: scale residual projections
+            if name.endswith(("attn.out.weight", "down.weight")):
+                nn.init.normal_(p, std=cfg.init_std / math.sqrt(2 * cfg.n_layers))
+        if cfg.tie_embeddings:
+            self.head.weight = self.embed.weight
+
+    def _init(self, m: nn.Module) -> None:
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=self.cfg.init_std)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+
+    def new_cache(self, batch: int, max_len: int) -> KVCache:
+        p = self.embed.weight
+        return KVCache(self.cfg.n_layers, batch, self.cfg.n_heads, max_len, self.cfg.d_head,
+                       device=p.device, dtype=p.dtype)
+
+    @property
+    def aux_loss(self) -> torch.Tensor:
+        """Sum of the MoE load-balancing losses of the last forward (0 for a dense model)."""
+        losses = [b.ffn.aux_loss for b in self.blocks if isinstance(b.ffn, MoEFFN)]
+        return sum(losses) if losses else torch.zeros((), device=self.embed.weight.device)
+
+    def forward(self, idx: torch.Tensor, cache: KVCache | None = None,
+                stats: Stats | None = None) -> torch.Tensor:
+        T = idx.shape[1]
+        start = cache.length if cache is not None else 0
+        pos = torch.arange(start, start + T, device=idx.device)
+        x = self.embed(idx)
+        for i, block in enumerate(self.blocks):
+            x = block(x, pos, cache, i, stats)
+        if cache is not None:
+            cache.length += T
+        return self.head(self.norm(x))
+
+    # -- accounting ---------------------------------------------------------------
+    def num_params(self, exclude_embedding: bool = True) -> int:
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.embed.weight.numel() if exclude_embedding else n
+
+    def gate_params(self) -> int:
+        return sum(p.numel() for b in self.blocks if b.attn.gate is not None for p in b.attn.gate.parameters())
+
+    def flops_per_token(self, seq_len: int) -> float:
+        """Training FLOPs per token (PaLM appendix B): 6·N_active + 12·L·d·T for attention."""
+        cfg = self.cfg
+        n = self.num_params(exclude_embedding=True)
+        if cfg.ffn == "moe":  # only top_k of n_experts run per token
+            expert = 3 * cfg.d_model * cfg.d_ff
+            n -= cfg.n_layers * expert * (cfg.n_experts - cfg.top_k)
+        n += cfg.vocab_size * cfg.d_model  # the output head runs even when tied
+        return 6.0 * n + 12.0 * cfg.n_layers * cfg.d_model * seq_len

@@ -1,0 +1,87 @@
+"""Held-out evaluation: n samples per problem, checked, counted, and scored by the base.
+
+Every model (base, teacher, RL runs, distilled students) is sampled with the same decoding
+settings and seed on the same held-out problems. Two Parquet files per model:
+`counts.parquet` (one row per problem: n, c — enough to recompute any pass@k) and
+`samples.parquet` (every completion, its correctness, and its log-likelihood under the
+base model, for the perplexity comparison).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from pipeline.io import write_parquet
+from pipeline.sampling import completion_loglik, generate
+from pipeline.studies.rlvr import models
+from pipeline.studies.rlvr.task import Checker, read_split
+from pipeline.tracking import Tracker
+
+
+def sample_problems(model, codec, rows: Sequence[Mapping[str, str]], *, n_samples: int,
+                    temperature: float, top_p: float, max_new_tokens: int, seed: int,
+                    checker: Checker, batch_size: int = 1024, desc: str = "") -> list[dict[str, Any]]:
+    """`n_samples` completions for every row, checked: one dict per completion."""
+    prompt_ids = [codec.prompt_ids(r["prompt"]) for r in rows]
+    flat = [p for p in prompt_ids for _ in range(n_samples)]
+    comps = generate(model, flat, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                     seed=seed, eos_id=codec.eos_id, pad_id=codec.pad_id, batch_size=batch_size, desc=desc)
+    out = []
+    for j, toks in enumerate(comps):
+        r = rows[j // n_samples]
+        text = codec.decode(toks)
+        out.append({"pid": r["pid"], "klass": r["klass"], "sample": j % n_samples, "text": text,
+                    "tokens": toks, "correct": bool(checker.check(text, r["answer"]))})
+    return out
+
+
+def count_correct(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per-problem n and c, in first-seen problem order."""
+    table: dict[str, dict[str, Any]] = {}
+    for s in samples:
+        row = table.setdefault(s["pid"], {"pid": s["pid"], "klass": s["klass"], "n": 0, "c": 0})
+        row["n"] += 1
+        row["c"] += int(s["correct"])
+    return list(table.values())
+
+
+def score_with_base(base, codec, rows, samples, batch_size: int = 1024) -> None:
+    """Add `base_logp` and `n_tokens` (the base model's log-likelihood of each completion)."""
+    prompt_of = {r["pid"]: codec.prompt_ids(r["prompt"]) for r in rows}
+    sums, counts = completion_loglik(base, [prompt_of[s["pid"]] for s in samples],
+                                     [s["tokens"] for s in samples], pad_id=codec.pad_id,
+                                     batch_size=batch_size, desc="base log-likelihood")
+    for s, lp, n in zip(samples, sums, counts):
+        s["base_logp"], s["n_tokens"] = float(lp), int(n)
+
+
+def run_eval(spec: Mapping[str, Any]) -> dict[str, float]:
+    """Entry point. spec: model_dir, base_dir, heldout, tokenizer, eval (n_samples, temperature,
+    top_p, max_new_tokens, seed, batch_size), checker, counts_out, samples_out, threads, tracking."""
+    torch.set_num_threads(int(spec.get("threads", 1)))
+    ev = spec["eval"]
+    rows = read_split(spec["heldout"])
+    model, mspec = models.load_trained(spec["model_dir"])
+    codec = models.codec(mspec, spec["tokenizer"])
+    track = spec.get("tracking", {})
+    with Tracker("rlvr", "evaluate", wildcards=spec.get("wildcards", {}), params=spec,
+                 uri=track.get("uri"), enabled=bool(track.get("enabled", False))) as tracker:
+        samples = sample_problems(model, codec, rows, n_samples=ev["n_samples"], temperature=ev["temperature"],
+                                  top_p=ev["top_p"], max_new_tokens=ev["max_new_tokens"], seed=ev["seed"],
+                                  checker=Checker(spec["checker"]), batch_size=ev["batch_size"],
+                                  desc=f"sampling {spec.get('name', '')}")
+        base = model if spec["base_dir"] == spec["model_dir"] else models.load_trained(spec["base_dir"])[0]
+        score_with_base(base, codec, rows, samples, batch_size=ev["batch_size"])
+        counts = count_correct(samples)
+        c = np.array([r["c"] for r in counts])
+        logp = np.array([s["base_logp"] for s in samples])
+        ntok = np.array([s["n_tokens"] for s in samples])
+        summary = {"pass1": float(c.sum() / (len(counts) * ev["n_samples"])),
+                   "coverage": float((c > 0).mean()),
+                   "base_nll_per_token": float(-logp.sum() / max(ntok.sum(), 1))}
+        tracker.log_metrics(summary, step=0)
+        write_parquet(samples, spec["samples_out"])
+        write_parquet(counts, spec["counts_out"])
+    return summary

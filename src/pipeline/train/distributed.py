@@ -1,0 +1,84 @@
+"""Rank discovery for torchrun, SLURM (one srun task per GPU) and a single process.
+
+DeepSpeed's `init_distributed` wants RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and
+MASTER_PORT (otherwise it tries MPI). torchrun sets them; under SLURM they are derived
+from SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID, the allocation's first host and the job id.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world: int
+    local_rank: int
+    device: torch.device
+
+
+def first_host(nodelist: str) -> str:
+    """First hostname of a SLURM nodelist such as 'gpu[03-05,07],cpu1' → 'gpu03'."""
+    try:
+        out = subprocess.run(["scontrol", "show", "hostnames", nodelist],
+                             capture_output=True, text=True, timeout=10)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.split()[0]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    head = re.match(r"([^,\[]+)(?:\[([^\]]+)\])?", nodelist.strip())
+    if not head:
+        raise ValueError(f"cannot parse SLURM nodelist {nodelist!r}")
+    prefix, ranges = head.group(1), head.group(2)
+    if not ranges:
+        return prefix
+    return prefix + ranges.split(",")[0].split("-")[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def setup_env() -> None:
+    """Fill in the torch.distributed variables from SLURM, or for a single process."""
+    env = os.environ
+    if "RANK" in env and "WORLD_SIZE" in env:  # torchrun or a user's launcher
+        env.setdefault("LOCAL_RANK", env["RANK"])
+        env.setdefault("MASTER_ADDR", "127.0.0.1")
+        return
+    if "SLURM_PROCID" in env and "SLURM_STEP_ID" in env:  # inside an srun step
+        env["RANK"] = env["SLURM_PROCID"]
+        env["WORLD_SIZE"] = env.get("SLURM_STEP_NUM_TASKS", env.get("SLURM_NTASKS", "1"))
+        env["LOCAL_RANK"] = env.get("SLURM_LOCALID", "0")
+        env["MASTER_ADDR"] = first_host(env.get("SLURM_STEP_NODELIST", env.get("SLURM_JOB_NODELIST", "localhost")))
+        env.setdefault("MASTER_PORT", str(15000 + int(env.get("SLURM_JOB_ID", "0")) % 20000))
+        return
+    env.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1")
+    env.setdefault("MASTER_PORT", str(free_port()))
+
+
+def init() -> DistInfo:
+    """Initialise torch.distributed through DeepSpeed (gloo on CPU, nccl on CUDA); idempotent."""
+    import deepspeed
+
+    setup_env()
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local = int(os.environ["LOCAL_RANK"])
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local % torch.cuda.device_count())
+        device = torch.device("cuda", torch.cuda.current_device())
+        backend = "nccl"
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+    if not torch.distributed.is_initialized():
+        deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False,
+                                   verbose=False, rank=rank, world_size=world)
+    return DistInfo(rank, world, local, device)
