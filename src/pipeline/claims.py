@@ -56,10 +56,25 @@ class Claim:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
 
 
+def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Student-t CI of the mean over seeds; (nan, nan) for fewer than two finite values.
+
+    With the two or three seeds a CPU run affords, a bootstrap interval is far too narrow;
+    the t interval is honest about how little a handful of seeds says.
+    """
+    from scipy import stats
+
+    x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    if x.size < 2:
+        return (math.nan, math.nan)
+    half = stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+    return (float(x.mean() - half), float(x.mean() + half))
+
+
 def bootstrap_ci(
     values: Sequence[float], level: float = 0.95, n_boot: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean; (nan, nan) for fewer than two finite values."""
+    """Percentile bootstrap CI of the mean (for many samples, e.g. prompts or problems)."""
     x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
     if x.size < 2:
         return (math.nan, math.nan)
@@ -85,7 +100,7 @@ def judge(
     """Judge a paired comparison over seeds.
 
     effect_i = value_i - baseline_i (sign flipped when the paper claims a decrease), so a
-    positive effect supports the claim. `reproduced` needs the CI's lower end above
+    positive effect supports the claim (Student-t CI over seeds). `reproduced` needs the CI's lower end above
     `margin`; `not reproduced` needs the upper end at or below it; otherwise inconclusive.
     """
     v = np.asarray(values, dtype=float)
@@ -94,7 +109,7 @@ def judge(
         raise ValueError(f"{study}/{claim}: {v.size} values but {b.size} baselines")
     sign = 1.0 if higher_is_claimed else -1.0
     effects = sign * (v - b)
-    lo, hi = bootstrap_ci(effects)
+    lo, hi = mean_ci(effects)
     ok, reason = precondition
     if not ok:
         verdict, why = "inconclusive", f"precondition failed: {reason}"
@@ -148,8 +163,9 @@ def to_markdown(table: pa.Table) -> str:
     lines = [
         "# Claims: what was measured and whether it held at this scale",
         "",
-        "Effect is oriented so that a positive value supports the paper's claim; the 95% CI is a "
-        "percentile bootstrap over seeds.",
+        "Effect is oriented so that a positive value supports the paper's claim. Unless a row's note "
+        "says otherwise, the 95% CI is a Student-t interval of the mean effect over seeds, and a verdict "
+        "needs the whole interval on one side.",
         "",
     ]
     rows = table.to_pylist()

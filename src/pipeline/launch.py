@@ -1,9 +1,10 @@
 """Start a training entry point on N ranks: in-process, torchrun, or srun under SLURM.
 
-    python -m pipeline.launch --nproc N -- package.module:function --spec '<json>'
+    python -m pipeline.launch --nproc N package.module:function --spec '<json>'
 
-The entry is called as `function(spec: dict)` on every rank. Inside a SLURM allocation with
-N > 1 it runs `srun -n N` (one task per GPU, ranks from SLURM's variables); elsewhere N > 1
+The entry is called as `function(spec: dict)` on every rank. Inside a SLURM allocation (and
+not already inside a job step) it runs `srun -n N`: one task per GPU, ranks from SLURM's
+variables, and the tasks are what `--signal` reaches before the time limit. Elsewhere N > 1
 uses `torchrun --standalone`. PIPELINE_LAUNCHER=local|torchrun|srun overrides the choice.
 """
 from __future__ import annotations
@@ -27,11 +28,9 @@ def choose(nproc: int) -> str:
     forced = os.environ.get("PIPELINE_LAUNCHER", "auto")
     if forced != "auto":
         return forced
-    if nproc == 1:
-        return "local"
     if "SLURM_JOB_ID" in os.environ and "SLURM_STEP_ID" not in os.environ:
         return "srun"
-    return "torchrun"
+    return "local" if nproc == 1 else "torchrun"
 
 
 def command(nproc: int, target: str, spec_json: str, launcher: str) -> list[str]:

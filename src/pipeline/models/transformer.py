@@ -66,6 +66,7 @@ class Stats:
 
     first_token_attn: list[float] = field(default_factory=list)  # mean prob. on position 0
     max_abs_hidden: list[float] = field(default_factory=list)  # largest |residual| after the layer
+    rms_hidden: list[float] = field(default_factory=list)  # typical residual magnitude after the layer
     mean_gate: list[float] = field(default_factory=list)  # mean sigmoid gate value
 
 
@@ -166,6 +167,7 @@ class MoEFFN(nn.Module):
             capacity_factor=cfg.capacity_factor,
             eval_capacity_factor=cfg.capacity_factor,
             min_capacity=4,
+            use_rts=False,  # random token selection would tie results to the global RNG state
         )
         self.aux_loss = torch.zeros(())
 
@@ -187,7 +189,9 @@ class Block(nn.Module):
         x = x + self.attn(self.attn_norm(x), pos, cache, layer, stats)
         x = x + self.ffn(self.ffn_norm(x))
         if stats is not None:
-            stats.max_abs_hidden.append(x.detach().abs().max().item())
+            h = x.detach().float()
+            stats.max_abs_hidden.append(h.abs().max().item())
+            stats.rms_hidden.append(h.pow(2).mean().sqrt().item())
         return x
 
 

@@ -52,6 +52,21 @@ def clean_partial(ckpt_dir: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
+def claim(ckpt_dir: Path, fingerprint: str) -> None:
+    """Bind a checkpoint directory to a run config; drop checkpoints of a different config."""
+    ckpt_dir = Path(ckpt_dir)
+    stamp = ckpt_dir / "FINGERPRINT"
+    if ckpt_dir.is_dir() and complete(ckpt_dir):
+        old = stamp.read_text().strip() if stamp.is_file() else ""
+        if old != fingerprint:
+            print(f"checkpoints in {ckpt_dir} belong to another config ({old or 'unknown'} != {fingerprint}); "
+                  "starting from scratch", flush=True)
+            for _, p in complete(ckpt_dir):
+                shutil.rmtree(p, ignore_errors=True)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint + "\n")
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

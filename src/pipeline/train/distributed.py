@@ -65,18 +65,22 @@ def setup_env() -> None:
     env.setdefault("MASTER_PORT", str(free_port()))
 
 
-def init() -> DistInfo:
+def init(device: str = "auto") -> DistInfo:
     """Initialise torch.distributed through DeepSpeed (gloo on CPU, nccl on CUDA); idempotent."""
     import deepspeed
+
+    from pipeline.runtime import setup
 
     setup_env()
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local = int(os.environ["LOCAL_RANK"])
-    if torch.cuda.is_available():
+    if device != "cpu" and torch.cuda.is_available():
         torch.cuda.set_device(local % torch.cuda.device_count())
         device = torch.device("cuda", torch.cuda.current_device())
         backend = "nccl"
     else:
+        if device == "cuda":
+            setup(torch.get_num_threads(), "cuda")  # raises a clear DeviceError
         device, backend = torch.device("cpu"), "gloo"
     if not torch.distributed.is_initialized():
         deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False,

@@ -49,6 +49,7 @@ class EngineConfig:
     ema_warmup: int = 0  # EMA tracks the raw weights exactly until this step
     export_at: list[int] = field(default_factory=list)
     log_every: int = 50
+    device: str = "auto"  # cpu | cuda | auto
     config_key: str = "train"  # where these values live in the config, for error messages
 
     def micro_batch(self, world: int) -> int:
@@ -63,19 +64,31 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class StepContext:
+    """Where a micro-step stands. The batch is drawn for all ranks at once and sliced, so the
+    data of a step is the same whatever the number of ranks (1 rank and N ranks agree)."""
+
     step: int
     micro: int
     rank: int
     world: int
     seed: int
-    micro_batch: int
+    micro_batch: int  # rows this rank processes
     device: torch.device
 
+    @property
+    def global_micro_batch(self) -> int:
+        """Rows of one micro-step across all ranks: draw this many, then keep `local(...)`."""
+        return self.micro_batch * self.world
+
     def generator(self) -> torch.Generator:
-        """Deterministic RNG for this (step, micro-step, rank): the batch's only source of randomness."""
+        """Deterministic RNG for this (step, micro-step), identical on every rank."""
         g = torch.Generator(device="cpu")
-        g.manual_seed(((self.seed * 1_000_003 + self.step) * 1009 + self.micro) * 1013 + self.rank)
+        g.manual_seed((self.seed * 1_000_003 + self.step) * 1009 + self.micro)
         return g
+
+    def local(self, batch: torch.Tensor) -> torch.Tensor:
+        """This rank's rows of a batch drawn with `global_micro_batch` rows."""
+        return batch[self.rank * self.micro_batch:(self.rank + 1) * self.micro_batch]
 
 
 @dataclass
@@ -175,10 +188,16 @@ def train_loop(
     out_dir: str | Path,
     tracker: Any = None,
     desc: str = "train",
+    fingerprint: str = "",
 ) -> TrainResult:
+    """Train to cfg.steps, resuming from the newest checkpoint made with the same fingerprint.
+
+    `fingerprint` identifies the run's config: checkpoints left by a run with other settings
+    (a changed learning rate, say) are discarded instead of resumed.
+    """
     import deepspeed
 
-    dist: DistInfo = init()
+    dist: DistInfo = init(cfg.device)
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / "ckpt"
     metrics_path = out_dir / "metrics.parquet"
@@ -197,6 +216,7 @@ def train_loop(
     start = 0
     if dist.rank == 0:
         ck.clean_partial(ckpt_dir)
+        ck.claim(ckpt_dir, fingerprint)
     torch.distributed.barrier()
     found = ck.newest(ckpt_dir)
     if found:

@@ -1,0 +1,60 @@
+"""Config validation at DAG build: a bad value stops Snakemake before any job runs.
+
+The schema is one JSON Schema (draft 2020-12) in `workflow/schemas/config.schema.json` whose
+`studies.<study>` entries `$ref` one file per study, so each study owns its part. Errors
+name the offending key as a dotted path (`studies.gated_attention.train.lr`).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from referencing import Registry, Resource
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+
+
+class ConfigError(ValueError):
+    """The config does not match the schema; the message names every offending key."""
+
+
+def _registry(schema_dir: Path) -> Registry:
+    resources = []
+    for f in sorted(schema_dir.glob("*.schema.json")):
+        resources.append((f.name, Resource.from_contents(json.loads(f.read_text()))))
+    return Registry().with_resources(resources)
+
+
+def _path(err: jsonschema.ValidationError) -> str:
+    parts = [str(p) for p in err.absolute_path]
+    if err.validator == "additionalProperties":  # name the unknown key itself
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        parts += extra[:1]
+    elif err.validator == "required":
+        missing = [k for k in err.validator_value if k not in err.instance]
+        parts += missing[:1]
+    return ".".join(parts) or "<top level>"
+
+
+def validate_config(config: dict[str, Any], schema_dir: Path | str = SCHEMA_DIR) -> dict[str, Any]:
+    """Validate `config` in place against the project schema; raise ConfigError naming keys."""
+    schema_dir = Path(schema_dir)
+    root = json.loads((schema_dir / "config.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(root, registry=_registry(schema_dir))
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for e in errors:
+            leaf = min([e, *(e.context or [])], key=lambda x: -len(x.absolute_path)) if e.context else e
+            lines.append(f"  {_path(leaf)}: {leaf.message}")
+        raise ConfigError("invalid config:\n" + "\n".join(lines))
+    return config
+
+
+def study_config(config: dict[str, Any], study: str) -> dict[str, Any]:
+    try:
+        return config["studies"][study]
+    except KeyError as exc:
+        raise ConfigError(f"studies.{study}: missing from the config") from exc

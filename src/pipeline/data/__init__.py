@@ -1,0 +1,1 @@
+"""Data preparation shared by studies: corpora, tokenizers, token shards."""

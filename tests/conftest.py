@@ -1,0 +1,61 @@
+"""Shared fixtures: the repository, a Snakemake runner, and one smoke run of the whole DAG.
+
+The smoke run is session-scoped and pinned to one xdist worker (group "smoke"), so every
+test that inspects it shares a single real Snakemake execution.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "config" / "presets" / "smoke.yaml"
+os.environ.setdefault("DS_ACCELERATOR", "cpu")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None,
+              timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run the project's Snakefile in `workdir` with the venv's snakemake."""
+    exe = Path(sys.executable).parent / "snakemake"
+    cmd = [str(exe), "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """The smoke preset, end to end, in a temporary directory (the whole DAG, real jobs)."""
+    work = tmp_path_factory.mktemp("smoke")
+    snakemake(work, "--configfile", str(SMOKE), "--cores", "2")
+    return work
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "smoke_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("smoke"))
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def single_process_group():
+    """A one-rank gloo process group, as DeepSpeed's MoE layers need one to exist."""
+    from pipeline.train.distributed import init
+
+    return init("cpu")

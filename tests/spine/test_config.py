@@ -1,0 +1,69 @@
+"""Config validation: every preset passes; every kind of bad value names its key."""
+import copy
+
+import pytest
+import yaml
+
+from pipeline.config import ConfigError, validate_config
+from tests.conftest import REPO, snakemake
+
+PRESETS = ["config/config.yaml", "config/presets/smoke.yaml", "config/presets/gpu.yaml", "config/presets/paper.yaml"]
+
+
+def load(path="config/config.yaml"):
+    return yaml.safe_load((REPO / path).read_text())
+
+
+@pytest.mark.parametrize("path", PRESETS)
+def test_presets_validate(path):
+    validate_config(load(path))
+
+
+def set_key(cfg, dotted, value):
+    *parents, leaf = dotted.split(".")
+    node = cfg
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+    return cfg
+
+
+@pytest.mark.parametrize("dotted,value,expected", [
+    ("studies.gated_attention.train.lrate", 0.1, "studies.gated_attention.train.lrate"),  # unknown key
+    ("studies.gated_attention.train.lr", "fast", "studies.gated_attention.train.lr"),  # wrong type
+    ("studies.gated_attention.train.lr", -1.0, "studies.gated_attention.train.lr"),  # out of range
+    ("studies.gated_attention.model.n_layers", 0, "studies.gated_attention.model.n_layers"),
+    ("studies.gated_attention.gate", "additive", "studies.gated_attention.gate"),
+    ("studies.nonexistent_study", {"enabled": True}, "studies.nonexistent_study"),  # no such study
+    ("data.text.val_fraction", 0.9, "data.text.val_fraction"),
+    ("train.device", "tpu", "train.device"),
+])
+def test_bad_values_name_their_key(dotted, value, expected):
+    cfg = set_key(copy.deepcopy(load()), dotted, value)
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg)
+    assert expected in str(err.value)
+
+
+def test_missing_key_is_named():
+    cfg = copy.deepcopy(load())
+    del cfg["studies"]["gated_attention"]["seeds"]
+    with pytest.raises(ConfigError, match="studies.gated_attention.seeds"):
+        validate_config(cfg)
+
+
+def test_snakemake_stops_before_any_job(tmp_path):
+    cfg = set_key(copy.deepcopy(load()), "studies.gated_attention.train.lr", "fast")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    proc = snakemake(tmp_path, "-n", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    assert "studies.gated_attention.train.lr" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("path", PRESETS)
+def test_dry_run_every_preset(tmp_path, path):
+    proc = snakemake(tmp_path, "-n", "--configfile", str(REPO / path))
+    assert "ga_train" in proc.stdout
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,52 @@
+# Shared helpers: config validation, the enabled studies, how training jobs are launched
+# and what they ask a scheduler for.
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from pipeline.config import validate_config
+
+validate_config(config)  # stops the DAG build with the offending key's path
+
+STUDIES = ["gated_attention", "diffusion", "crl", "rlvr", "hivemind"]
+ENABLED = [s for s in STUDIES if config["studies"].get(s, {}).get("enabled", False)]
+SCALE = config["scale"]
+TRACKING = config["tracking"]
+THREADS = config["train"]["threads"]
+DEVICE = config["train"]["device"]
+
+
+wildcard_constraints:
+    seed=r"\d+",
+
+
+def study_cfg(study):
+    return config["studies"][study]
+
+
+def launch(target, spec, nproc=1):
+    """Shell command running `target(spec)` on nproc ranks; every value is shell-quoted."""
+    return shlex.join([sys.executable, "-m", "pipeline.launch", "--nproc", str(nproc), target,
+                       "--spec", json.dumps(spec, sort_keys=True)])
+
+
+def train_resources(t, runtime=60, mem_mb=4000):
+    """Scheduler resources of a training job from its parallelism keys (nodes, ranks, GPUs).
+
+    `mpi: srun` tells the SLURM executor that the job starts its own tasks (one per rank);
+    `--signal` gives the ranks time to checkpoint before the time limit.
+    """
+    ranks_per_node = t.get("ranks_per_node", 1)
+    nodes = t.get("nodes", 1)
+    gpus = ranks_per_node * t.get("gpus_per_rank", 0)
+    res = dict(nodes=nodes, tasks=nodes * ranks_per_node, tasks_per_node=ranks_per_node,
+               cpus_per_task=THREADS, mpi="srun", runtime=runtime, mem_mb=mem_mb * ranks_per_node,
+               slurm_extra="--signal=USR1@180")
+    if gpus:
+        res.update(gres=f"gpu:{gpus}", tasks_per_gpu=0)
+    return res
+
+
+def ranks(t):
+    return t.get("nodes", 1) * t.get("ranks_per_node", 1)

@@ -1,0 +1,49 @@
+# Text corpus → tokenizer → token shards (parallel jobs) → manifest.
+TEXT = config["data"]["text"]
+TEXT_DIR = "results/data/text"
+
+
+rule train_tokenizer:
+    output:
+        f"{TEXT_DIR}/tokenizer.json",
+    params:
+        corpus=TEXT["corpus"],
+        column=TEXT["text_column"],
+        vocab=TEXT["vocab_size"],
+        sample_mb=TEXT["tokenizer_sample_mb"],
+    log:
+        "logs/data/train_tokenizer.log",
+    script:
+        "../scripts/data/train_tokenizer.py"
+
+
+rule tokenize_shard:
+    input:
+        tokenizer=f"{TEXT_DIR}/tokenizer.json",
+    output:
+        train=f"{TEXT_DIR}/shard{{shard}}.train.parquet",
+        val=f"{TEXT_DIR}/shard{{shard}}.val.parquet",
+    params:
+        corpus=TEXT["corpus"],
+        column=TEXT["text_column"],
+        num_shards=TEXT["num_shards"],
+        val_fraction=TEXT["val_fraction"],
+    wildcard_constraints:
+        shard=r"\d+",
+    log:
+        "logs/data/tokenize_shard{shard}.log",
+    script:
+        "../scripts/data/tokenize_shard.py"
+
+
+rule text_manifest:
+    input:
+        tokenizer=f"{TEXT_DIR}/tokenizer.json",
+        train=expand(f"{TEXT_DIR}/shard{{i}}.train.parquet", i=range(TEXT["num_shards"])),
+        val=expand(f"{TEXT_DIR}/shard{{i}}.val.parquet", i=range(TEXT["num_shards"])),
+    output:
+        f"{TEXT_DIR}/manifest.json",
+    log:
+        "logs/data/text_manifest.log",
+    script:
+        "../scripts/data/text_manifest.py"

@@ -1,0 +1,92 @@
+# Paper 2 — gated attention: {vanilla, gated} × {dense, MoE} × seeds at equal tokens, plus a
+# learning-rate stress pair; evaluation per run; claims and figures.
+GA = study_cfg("gated_attention")
+GA_DIR = "results/gated_attention"
+GA_RUNS = [f"{ffn}_{gate}_main_s{seed}" for ffn in GA["ffns"] for gate in ("none", GA["gate"]) for seed in GA["seeds"]]
+if GA["stress"]["enabled"]:
+    GA_RUNS += [f"{GA['stress']['ffn']}_{gate}_stress_s{seed}" for gate in ("none", GA["gate"]) for seed in GA["seeds"]]
+GA_FIGURES = {k: f"{GA_DIR}/figures/{k}.png" for k in ("loss", "sink", "activation", "context")}
+
+
+def ga_train_cfg(regime):
+    t = dict(GA["train"])
+    if regime == "stress":
+        t.update(lr=GA["stress"]["lr"], grad_clip=GA["stress"]["grad_clip"], steps=GA["stress"]["steps"])
+    return t
+
+
+def ga_train_spec(wc):
+    return {
+        "manifest": f"{TEXT_DIR}/manifest.json",
+        "out_dir": f"{GA_DIR}/runs/{wc.ffn}_{wc.gate}_{wc.regime}_s{wc.seed}",
+        "model": GA["model"], "train": ga_train_cfg(wc.regime), "gate": wc.gate, "ffn": wc.ffn,
+        "seed": int(wc.seed), "threads": THREADS, "device": DEVICE, "tracking": TRACKING,
+        "wildcards": dict(wc.items()), "verify_checksums": TEXT["verify_checksums"],
+        "config_key": "studies.gated_attention." + ("stress" if wc.regime == "stress" else "train"),
+    }
+
+
+wildcard_constraints:
+    ffn="dense|moe",
+    gate="none|headwise|elementwise",
+    regime="main|stress",
+
+
+rule gated_attention:
+    input:
+        f"{GA_DIR}/claims.parquet",
+        *GA_FIGURES.values(),
+
+
+rule ga_train:
+    input:
+        f"{TEXT_DIR}/manifest.json",
+    output:
+        weights=f"{GA_DIR}/runs/{{ffn}}_{{gate}}_{{regime}}_s{{seed}}/weights/final.pt",
+        metrics=f"{GA_DIR}/runs/{{ffn}}_{{gate}}_{{regime}}_s{{seed}}/metrics.parquet",
+    params:
+        cmd=lambda wc: launch("pipeline.studies.gated_attention.train:main", ga_train_spec(wc),
+                              ranks(ga_train_cfg(wc.regime))),
+    threads: lambda wc: THREADS * ranks(GA["train"])
+    resources:
+        **train_resources(GA["train"]),
+    log:
+        "logs/gated_attention/train_{ffn}_{gate}_{regime}_s{seed}.log",
+    shell:
+        "{params.cmd} > {log:q} 2>&1"
+
+
+rule ga_evaluate:
+    input:
+        weights=rules.ga_train.output.weights,
+        metrics=rules.ga_train.output.metrics,
+        manifest=f"{TEXT_DIR}/manifest.json",
+    output:
+        f"{GA_DIR}/eval/{{ffn}}_{{gate}}_{{regime}}_s{{seed}}.parquet",
+    params:
+        model=GA["model"],
+        eval=GA["eval"],
+    threads: THREADS
+    log:
+        "logs/gated_attention/evaluate_{ffn}_{gate}_{regime}_s{seed}.log",
+    script:
+        "../scripts/gated_attention/evaluate.py"
+
+
+rule ga_analyse:
+    input:
+        evals=expand(f"{GA_DIR}/eval/{{run}}.parquet", run=GA_RUNS),
+        metrics=expand(f"{GA_DIR}/runs/{{run}}/metrics.parquet", run=GA_RUNS),
+    output:
+        claims=f"{GA_DIR}/claims.parquet",
+        loss=report(GA_FIGURES["loss"], category="Gated attention", caption="../report/ga_loss.rst"),
+        sink=report(GA_FIGURES["sink"], category="Gated attention", caption="../report/ga_sink.rst"),
+        activation=report(GA_FIGURES["activation"], category="Gated attention", caption="../report/ga_activation.rst"),
+        context=report(GA_FIGURES["context"], category="Gated attention", caption="../report/ga_context.rst"),
+    params:
+        cfg=GA,
+        scale=SCALE,
+    log:
+        "logs/gated_attention/analyse.log",
+    script:
+        "../scripts/gated_attention/analyse.py"

@@ -1,0 +1,9 @@
+"""Write the manifest (rows, checksums) of all token shards."""
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from pipeline.data.text import write_manifest  # noqa: E402
+
+m = write_manifest(list(snakemake.input.train), list(snakemake.input.val), snakemake.input.tokenizer, snakemake.output[0])
+print(m["tokens"], file=sys.stderr)

@@ -1,0 +1,9 @@
+"""Train the byte-level BPE tokenizer on a bounded sample of the corpus."""
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from pipeline.data.text import train_tokenizer  # noqa: E402
+
+p = snakemake.params
+train_tokenizer(p.corpus, p.column, p.vocab, p.sample_mb, snakemake.output[0])

@@ -1,0 +1,14 @@
+"""Evaluate one trained gated-attention run."""
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from pipeline.studies.gated_attention.evaluate import evaluate  # noqa: E402
+
+cfg = snakemake.config
+evaluate({
+    "weights": snakemake.input.weights, "metrics": snakemake.input.metrics, "manifest": snakemake.input.manifest,
+    "model": snakemake.params.model, "eval": snakemake.params.eval, "gate": snakemake.wildcards.gate,
+    "ffn": snakemake.wildcards.ffn, "threads": snakemake.threads, "device": cfg["train"]["device"],
+    "out": snakemake.output[0], "tracking": cfg["tracking"], "wildcards": dict(snakemake.wildcards.items()),
+})
