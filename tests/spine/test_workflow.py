@@ -1,0 +1,103 @@
+"""The DAG for real: the smoke preset end to end, partial re-runs, a killed job resuming."""
+import copy
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+import yaml
+
+from pipeline.io import read_parquet
+from tests.conftest import REPO, SMOKE, snakemake
+
+GA = "results/gated_attention"
+
+
+def job_counts(dry_run_stdout: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    table = dry_run_stdout.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def test_smoke_preset_end_to_end(smoke_run):
+    claims = read_parquet(smoke_run / "results/claims.parquet").to_pylist()
+    ga = [c for c in claims if c["study"] == "gated_attention"]
+    assert len(ga) == 9  # 4 claims × {dense, moe} + the stress claim
+    assert {c["verdict"] for c in ga} <= {"reproduced", "not reproduced", "inconclusive"}
+    assert all(c["scale"].startswith("smoke") for c in ga)
+    md = (smoke_run / "results/claims.md").read_text()
+    assert "less attention on the first token" in md
+    for fig in ("loss", "sink", "activation", "context"):
+        assert (smoke_run / GA / "figures" / f"{fig}.png").stat().st_size > 1000
+    ev = read_parquet(smoke_run / GA / "eval/dense_elementwise_main_s0.parquet").to_pylist()
+    metrics = {r["metric"] for r in ev}
+    assert {"val_loss_x1", "val_ppl_x4", "first_token_attn", "max_abs_hidden", "mean_gate", "spikes"} <= metrics
+
+
+def test_runs_are_tracked_in_mlflow(smoke_run):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{smoke_run / 'results/mlflow.db'}")
+    exp = client.get_experiment_by_name("gated_attention")
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.rule = 'train'")
+    assert len(runs) == 12
+    run = runs[0]
+    assert {"study", "rule", "wildcards", "config_hash", "git_commit"} <= set(run.data.tags)
+    assert "train.lr" in run.data.params
+    history = client.get_metric_history(run.info.run_id, "loss")
+    assert len(history) == max(h.step for h in history) > 1
+
+
+def test_changed_parameter_reruns_only_its_dependents(smoke_run, tmp_path):
+    assert "Nothing to be done" in snakemake(smoke_run, "-n", "--configfile", str(SMOKE)).stdout
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg["studies"]["gated_attention"]["stress"]["lr"] *= 2
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    counts = job_counts(snakemake(smoke_run, "-n", "--configfile", str(changed)).stdout)
+    n_stress = 2 * len(cfg["studies"]["gated_attention"]["seeds"])
+    assert counts["ga_train"] == n_stress and counts["ga_evaluate"] == n_stress
+    assert not {"train_tokenizer", "tokenize_shard", "text_manifest"} & set(counts)
+    assert counts.get("ga_analyse") == 1
+
+
+@pytest.mark.slow
+def test_killed_training_job_resumes_to_the_same_result(tmp_path):
+    cfg = yaml.safe_load(SMOKE.read_text())
+    ga = cfg["studies"]["gated_attention"]
+    ga["train"].update(steps=40, ckpt_every=4)
+    conf = tmp_path / "long.yaml"
+    conf.write_text(yaml.safe_dump(cfg))
+    target = f"{GA}/runs/dense_none_main_s0/metrics.parquet"
+    ref, cut = tmp_path / "ref", tmp_path / "cut"
+    snakemake(ref, "--configfile", str(conf), "--cores", "1", target)
+
+    exe = Path(sys.executable).parent / "snakemake"
+    job = subprocess.Popen([str(exe), "-s", str(REPO / "Snakefile"), "-d", str(cut), "--configfile", str(conf),
+                            "--cores", "1", target], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ckpt = cut / GA / "runs/dense_none_main_s0/ckpt"
+    while job.poll() is None and not any(ckpt.glob("step*[0-9]")):
+        time.sleep(0.5)
+    assert job.poll() is None, "the job ended before its first checkpoint"
+    trainers = [p for p in psutil.process_iter(["cmdline", "cwd"])
+                if p.info["cwd"] == str(cut) and "gated_attention.train:main" in " ".join(p.info["cmdline"] or [])]
+    assert trainers
+    for p in trainers:
+        p.send_signal(signal.SIGTERM)
+    job.communicate()
+    assert job.returncode != 0 and not (cut / target).exists()
+    log = cut / "logs/gated_attention/train_dense_none_main_s0.log"
+    assert "checkpoint saved at step" in log.read_text()
+
+    snakemake(cut, "--configfile", str(conf), "--cores", "1", target)
+    resumed = re.search(r"resumed from .*\(step (\d+)\)", log.read_text())
+    assert resumed and int(resumed.group(1)) > 0
+    a = read_parquet(ref / target).column("loss").to_numpy()
+    b = read_parquet(cut / target).column("loss").to_numpy()
+    assert len(a) == len(b) == 40
+    np.testing.assert_allclose(b, a, rtol=0, atol=1e-6)
