@@ -4,14 +4,14 @@
 #   snakemake --cores all --configfile config/presets/smoke.yaml
 #   snakemake --profile profiles/slurm --configfile config/presets/paper.yaml
 #   snakemake <study>                                       # one study: gated_attention, diffusion, crl, rlvr, hivemind
-configfile: "config/config.yaml"
+configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/gated_attention.smk"
 for _study in STUDIES[1:]:  # TEMP while studies land
-    if Path(f"workflow/rules/{_study}.smk").exists() and _study in config["studies"]:
+    if Path(f"{workflow.basedir}/workflow/rules/{_study}.smk").exists() and _study in config["studies"]:
         include: f"workflow/rules/{_study}.smk"
 include: "workflow/rules/claims.smk"
 

@@ -46,6 +46,7 @@ def smoke_run(tmp_path_factory) -> Path:
     return work
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items):
     for item in items:
         if "smoke_run" in getattr(item, "fixturenames", ()):

@@ -53,6 +53,18 @@ def test_runs_are_tracked_in_mlflow(smoke_run):
     assert len(history) == max(h.step for h in history) > 1
 
 
+def test_figures_are_artifacts_and_the_html_report_builds(smoke_run):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{smoke_run / 'results/mlflow.db'}")
+    exp = client.get_experiment_by_name("gated_attention")
+    (run,) = client.search_runs([exp.experiment_id], filter_string="tags.rule = 'analyse'")
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"claims.parquet", "sink.png", "loss.png"} <= names
+    snakemake(smoke_run, "--configfile", str(SMOKE), "--report", "results/report.html")
+    assert (smoke_run / "results/report.html").stat().st_size > 10_000
+
+
 def test_changed_parameter_reruns_only_its_dependents(smoke_run, tmp_path):
     assert "Nothing to be done" in snakemake(smoke_run, "-n", "--configfile", str(SMOKE)).stdout
     cfg = yaml.safe_load(SMOKE.read_text())

@@ -34,22 +34,31 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
 
 
 def mean_pairwise_cosine(emb: np.ndarray) -> float:
-    """Mean cosine over the n·(n−1)/2 distinct pairs of rows; NaN for fewer than two rows."""
+    """Mean cosine over the n·(n−1)/2 distinct pairs of rows; NaN for fewer than two rows.
+
+    Computed from the sum of unit vectors s: Σ_{i<j} u_i·u_j = (|s|² − n) / 2, which is the
+    upper triangle of the similarity matrix without forming it (O(n·dim)).
+    """
     emb = np.asarray(emb)
     n = emb.shape[0] if emb.ndim == 2 else 0
     if n < 2:
         return math.nan
-    sim = cosine_matrix(emb)
-    iu = np.triu_indices(n, k=1)
-    return float(sim[iu].mean())
+    s = _unit_rows(emb, "emb").sum(axis=0)
+    return float((s @ s - n) / (n * (n - 1)))
 
 
 def mean_cross_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean cosine over all len(a)·len(b) pairs (one row from each set); NaN if either is empty."""
+    """Mean cosine over all len(a)·len(b) pairs (one row from each set); NaN if either is empty.
+
+    Equal to (Σ u_a)·(Σ u_b) / (n_a·n_b) for unit vectors: O((n_a + n_b)·dim).
+    """
     a, b = np.asarray(a), np.asarray(b)
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] == 0 or b.shape[0] == 0:
         return math.nan
-    return float(cosine_matrix(a, b).mean())
+    ua, ub = _unit_rows(a, "a"), _unit_rows(b, "b")
+    if ua.shape[1] != ub.shape[1]:
+        raise ValueError(f"embedding widths differ: {ua.shape[1]} vs {ub.shape[1]}")
+    return float(ua.sum(axis=0) @ ub.sum(axis=0) / (ua.shape[0] * ub.shape[0]))
 
 
 def share_above(

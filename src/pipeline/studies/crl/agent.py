@@ -38,8 +38,12 @@ class AgentConfig:
 
 
 def energies(phi: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
-    """logits[i, j] = −‖φ_i − ψ_j‖₂ for every pair in the batch ([B, B])."""
-    sq = (phi[:, None, :] - psi[None, :, :]).pow(2).sum(-1)
+    """logits[i, j] = −‖φ_i − ψ_j‖₂ for every pair in the batch ([B, B]).
+
+    ‖φ‖² + ‖ψ‖² − 2φ·ψ is a matrix product: ~10× faster than forming the B×B×d differences on
+    CPU; the clamp keeps rounding from going negative (and the gradient finite at 0).
+    """
+    sq = phi.pow(2).sum(-1)[:, None] + psi.pow(2).sum(-1)[None, :] - 2 * phi @ psi.T
     return -sq.clamp_min(1e-12).sqrt()
 
 

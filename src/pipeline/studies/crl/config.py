@@ -70,7 +70,23 @@ class TrainCfg:
     eval_every: int
     ckpt_every: int
     keep_last: int
-    device: str  # cpu | cuda | auto
+    gpus_per_rank: int  # scheduler request only; the device is the top-level train.device
+
+
+@dataclass(frozen=True)
+class RunNetworkCfg:
+    """What a run needs of `network` besides its own depth and width (the sweep's wildcards)."""
+
+    actor_width: int | None
+    actor_depth: int | None
+    repr_dim: int
+
+
+@dataclass(frozen=True)
+class RunTrainCfg:
+    eval_every: int
+    ckpt_every: int
+    keep_last: int
 
 
 @dataclass(frozen=True)
@@ -103,6 +119,36 @@ class CRLConfig:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class RunConfig:
+    """The part of the study block one training run depends on: a training job's spec carries
+    only this, so that editing the sweep (depths, seeds, controls) or the claims' thresholds
+    does not re-run finished training jobs."""
+
+    env: EnvCfg
+    network: RunNetworkCfg
+    algo: AlgoCfg
+    train: RunTrainCfg
+    evaluation: EvalCfg
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def run_block(study: Mapping[str, Any]) -> dict:
+    """The `RunConfig` subset of a raw `studies.crl` block (plain data, for a job's spec)."""
+    net, train = study["network"], study["train"]
+    return {"env": study["env"], "algo": study["algo"], "evaluation": study["evaluation"],
+            "network": {k: net[k] for k in ("actor_width", "actor_depth", "repr_dim")},
+            "train": {k: train[k] for k in ("eval_every", "ckpt_every", "keep_last")}}
+
+
+def parse_run(raw: Mapping[str, Any], path: str = PREFIX) -> RunConfig:
+    cfg = _build(RunConfig, raw, path)
+    _check_common(cfg)
+    return cfg
+
+
 def _build(cls, raw: Any, path: str):
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path} must be a mapping, got {type(raw).__name__}")
@@ -125,23 +171,27 @@ def _check(ok: bool, key: str, msg: str) -> None:
         raise ConfigError(f"{PREFIX}.{key}: {msg}")
 
 
-def parse(raw: Mapping[str, Any]) -> CRLConfig:
-    cfg = _build(CRLConfig, raw, PREFIX)
+def _check_common(cfg: CRLConfig | RunConfig) -> None:
     _check(cfg.env.backend in ("maze", "gymnasium"), "env.backend", f"must be maze or gymnasium, got {cfg.env.backend!r}")
     if cfg.env.backend == "gymnasium":
         _check(bool(cfg.env.gym_id), "env.gym_id", "is required when env.backend is gymnasium")
         _check(isinstance(cfg.env.dims, Mapping) and set(cfg.env.dims) == {"obs", "action", "goal"}, "env.dims",
                "must be {obs, action, goal} when env.backend is gymnasium")
+    _check(0 < cfg.algo.gamma < 1, "algo.gamma", f"must be in (0, 1), got {cfg.algo.gamma}")
+    _check(cfg.algo.buffer_size > cfg.algo.unroll_length, "algo.buffer_size", "must exceed algo.unroll_length")
+    _check(cfg.algo.min_replay >= 2, "algo.min_replay", "must be >= 2 time steps")
+    _check(cfg.algo.min_replay <= cfg.algo.buffer_size, "algo.min_replay", "must not exceed algo.buffer_size")
+
+
+def parse(raw: Mapping[str, Any]) -> CRLConfig:
+    """The whole `studies.crl` block."""
+    cfg = _build(CRLConfig, raw, PREFIX)
+    _check_common(cfg)
     for d in [*cfg.network.depths, cfg.width_control.depth, *cfg.width_control.match_depths]:
         _check(d >= 4 and d % 4 == 0, "network.depths", f"depths must be positive multiples of 4, got {d}")
     _check(len(cfg.network.depths) >= 1, "network.depths", "must list at least one depth")
     _check(set(cfg.width_control.match_depths) <= set(cfg.network.depths), "width_control.match_depths",
            "must be depths of network.depths (the widened net is compared with them)")
-    _check(0 < cfg.algo.gamma < 1, "algo.gamma", f"must be in (0, 1), got {cfg.algo.gamma}")
-    _check(cfg.algo.buffer_size > cfg.algo.unroll_length, "algo.buffer_size", "must exceed algo.unroll_length")
-    _check(cfg.algo.min_replay >= 2, "algo.min_replay", "must be >= 2 time steps")
-    _check(cfg.algo.min_replay <= cfg.algo.buffer_size, "algo.min_replay", "must not exceed algo.buffer_size")
-    _check(cfg.train.device in ("cpu", "cuda", "auto"), "train.device", f"must be cpu, cuda or auto, got {cfg.train.device!r}")
     _check(len(cfg.seeds) >= 1 and len(set(cfg.seeds)) == len(cfg.seeds), "seeds", "must be distinct and non-empty")
     return cfg
 
@@ -150,7 +200,13 @@ NESTED = {
     (CRLConfig, "env"): EnvCfg, (CRLConfig, "network"): NetworkCfg, (CRLConfig, "width_control"): WidthControlCfg,
     (CRLConfig, "algo"): AlgoCfg, (CRLConfig, "train"): TrainCfg, (CRLConfig, "evaluation"): EvalCfg,
     (CRLConfig, "claims"): ClaimsCfg,
+    (RunConfig, "env"): EnvCfg, (RunConfig, "network"): RunNetworkCfg, (RunConfig, "algo"): AlgoCfg,
+    (RunConfig, "train"): RunTrainCfg, (RunConfig, "evaluation"): EvalCfg,
 }
+
+
+def run_config(cfg: CRLConfig) -> RunConfig:
+    return parse_run(run_block(cfg.to_dict()))
 
 
 def env_dims(env: EnvCfg) -> Dims:

@@ -16,7 +16,7 @@ import torch
 
 from pipeline.io import write_parquet
 from pipeline.studies.crl.agent import AgentConfig, CRLAgent
-from pipeline.studies.crl.config import CRLConfig, env_dims
+from pipeline.studies.crl.config import RunConfig, env_dims
 from pipeline.studies.crl.envs import PointMaze, make_env
 from pipeline.studies.crl.oracle import MazeOracle
 from pipeline.train.checkpoint import load_file
@@ -56,7 +56,7 @@ def _summary(res: dict[str, torch.Tensor], pairs: str, policy: str) -> dict:
             "success_any": float(res["success_any"].mean())}
 
 
-def evaluate(cfg: CRLConfig, policy: Policy, episodes: int, hard_episodes: int, seed: int,
+def evaluate(cfg: RunConfig, policy: Policy, episodes: int, hard_episodes: int, seed: int,
              device: str | torch.device = "cpu", with_oracle: bool = False, envs: dict | None = None) -> list[dict]:
     """Summary rows for random pairs and the hard pair (and the oracle on the same pairs).
 
@@ -78,7 +78,7 @@ def evaluate(cfg: CRLConfig, policy: Policy, episodes: int, hard_episodes: int, 
     return rows
 
 
-def load_agent(cfg: CRLConfig, weights: str | Path, depth: int, width: int, device: str | torch.device = "cpu") -> CRLAgent:
+def load_agent(cfg: RunConfig, weights: str | Path, depth: int, width: int, device: str | torch.device = "cpu") -> CRLAgent:
     dims = env_dims(cfg.env)
     n = cfg.network
     agent = CRLAgent(AgentConfig(obs_dim=dims.obs, action_dim=dims.action, goal_dim=dims.goal, width=width, depth=depth,
@@ -87,8 +87,8 @@ def load_agent(cfg: CRLConfig, weights: str | Path, depth: int, width: int, devi
     return agent.to(device).eval()
 
 
-def evaluate_run(cfg: CRLConfig, weights: str | Path, depth: int, width: int, seed: int, out: str | Path,
-                 device: str = "cpu") -> list[dict]:
+def evaluate_run(cfg: RunConfig, weights: str | Path, depth: int, width: int, seed: int, out: str | Path,
+                 device: str | torch.device = "cpu", tracker=None) -> list[dict]:
     """Final evaluation of one trained network → `out` (Parquet, one row per pairs × policy)."""
     agent = load_agent(cfg, weights, depth, width, device)
     finite = all(torch.isfinite(p).all() for p in agent.parameters())
@@ -99,5 +99,8 @@ def evaluate_run(cfg: CRLConfig, weights: str | Path, depth: int, width: int, se
             r.update(time_at_goal=float("nan"), time_at_goal_std=float("nan"), success_any=float("nan"))
         r.update(depth=depth, width=width, seed=seed)
     write_parquet(rows, out)
+    if tracker is not None:
+        tracker.log_metrics({f"{r['policy']}_{r['pairs']}_{k}": r[k] for r in rows
+                             for k in ("time_at_goal", "success_any")}, step=0)
     log.info("evaluated d%d w%d seed %d: %s", depth, width, seed, rows)
     return rows

@@ -90,7 +90,8 @@ class GymGoalEnv:
         if hard and self.hard_options is None:
             raise ValueError("studies.crl.env.hard_pair is not set: no hard pair is defined for this gymnasium env")
         self.hard = hard
-        seeds = torch.randint(0, 2**31 - 1, (self.num_envs,), generator=generator).tolist()
+        where = generator.device if generator is not None else "cpu"
+        seeds = torch.randint(0, 2**31 - 1, (self.num_envs,), generator=generator, device=where).tolist()
         for i, s in enumerate(seeds):
             self._reset_one(i, int(s))
         self._frozen.zero_()

@@ -12,6 +12,7 @@ from pipeline.claims import Claim, judge, write_claims
 from pipeline.io import read_parquet
 from pipeline.plots import savefig, subplots
 from pipeline.studies.gated_attention import STUDY
+from pipeline.tracking import Tracker
 
 RUN = re.compile(r"(?P<ffn>dense|moe)_(?P<gate>none|headwise|elementwise)_(?P<regime>main|stress)_s(?P<seed>\d+)")
 
@@ -149,7 +150,7 @@ def figures(evals: dict, metrics: dict[tuple, Any], cfg: dict[str, Any], out: di
 
 
 def analyse(eval_paths: list[str], metric_paths: list[str], cfg: dict[str, Any], scale: str,
-            claims_out: str, figure_out: dict[str, str]) -> list[Claim]:
+            claims_out: str, figure_out: dict[str, str], tracking: dict[str, Any] | None = None) -> list[Claim]:
     evals = load_evals(eval_paths)
     metrics = {}
     for p in metric_paths:
@@ -158,4 +159,8 @@ def analyse(eval_paths: list[str], metric_paths: list[str], cfg: dict[str, Any],
     claims = build_claims(evals, cfg, scale)
     write_claims(claims, claims_out)
     figures(evals, metrics, cfg, figure_out)
+    tracking = tracking or {"uri": None, "enabled": False}
+    with Tracker(STUDY, "analyse", params=cfg, uri=tracking["uri"], enabled=tracking["enabled"]) as tracker:
+        for path in [claims_out, *figure_out.values()]:
+            tracker.log_artifact(path)
     return claims

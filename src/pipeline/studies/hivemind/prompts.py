@@ -81,7 +81,7 @@ def load_blabber() -> pa.Table:
 
 def _read_records(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
-        raise DataError(f"Infinity-Chat file not found: {path} (set studies.hivemind.prompts.infinity_chat.path)")
+        raise DataError(f"prompt file not found: {path}")
     if path.suffix == ".parquet":
         return read_parquet(path).to_pylist()
     if path.suffix in (".jsonl", ".json"):
@@ -89,18 +89,18 @@ def _read_records(path: Path) -> list[dict[str, Any]]:
             return [json.loads(s) for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
         except json.JSONDecodeError as exc:
             raise DataError(f"corrupt JSONL file: {path} ({exc})") from exc
-    raise DataError(f"Infinity-Chat file must be .parquet or .jsonl, got {path}")
+    raise DataError(f"prompt file must be .parquet or .jsonl, got {path}")
 
 
-def _query_text(rec: Mapping[str, Any], path: Path, row: int) -> str:
-    if isinstance(rec.get("query"), str):
-        return rec["query"]
+def _query_text(rec: Mapping[str, Any], column: str, path: Path, row: int) -> str:
+    if isinstance(rec.get(column), str):
+        return rec[column]
     messages = rec.get("messages")
     if isinstance(messages, (list, tuple)):  # the taxonomy set: the first user turn
         for m in messages:
             if isinstance(m, Mapping) and m.get("role") == "user" and isinstance(m.get("content"), str):
                 return m["content"]
-    raise DataError(f"{path}: row {row} has neither a `query` string nor a user turn in `messages`")
+    raise DataError(f"{path}: row {row} has neither a `{column}` string nor a user turn in `messages`")
 
 
 def _category(rec: Mapping[str, Any]) -> str:
@@ -115,22 +115,29 @@ def _category(rec: Mapping[str, Any]) -> str:
     return "uncategorised"
 
 
-def load_infinity_chat(path: str | Path, limit: int | None = None, seed: int = 0) -> pa.Table:
-    """Infinity-Chat queries from a local Parquet/JSONL copy; `limit` draws a seeded subset."""
+def load_file_prompts(path: str | Path, *, column: str, source: str, limit: int | None = None,
+                      seed: int = 0) -> pa.Table:
+    """Prompts from a local Parquet/JSONL file's text `column`; `limit` draws a seeded subset."""
     path = Path(path)
     records = _read_records(path)
     if not records:
-        raise DataError(f"Infinity-Chat file has no rows: {path}")
+        raise DataError(f"prompt file has no rows: {path}")
     rows = []
     for i, rec in enumerate(records):
-        text = _query_text(rec, path, i).strip()
+        text = _query_text(rec, column, path, i).strip()
         if text:
-            rows.append({"prompt_id": f"infinity_chat/{rec.get('id', i)}", "source": "infinity_chat",
+            rid = rec.get("id", rec.get("pid", i))
+            rows.append({"prompt_id": f"{source}/{rid}", "source": source,
                          "category": _category(rec), "prompt": text})
     if limit is not None and limit < len(rows):
         keep = np.sort(np.random.default_rng(seed).choice(len(rows), size=limit, replace=False))
         rows = [rows[i] for i in keep]
     return _table(rows)
+
+
+def load_infinity_chat(path: str | Path, limit: int | None = None, seed: int = 0) -> pa.Table:
+    """Infinity-Chat queries (column `query`, or the first user turn of `messages`)."""
+    return load_file_prompts(path, column="query", source="infinity_chat", limit=limit, seed=seed)
 
 
 def select(table: pa.Table, limit: int | None, seed: int) -> pa.Table:

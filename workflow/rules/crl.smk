@@ -1,0 +1,100 @@
+# Paper 3 — 1000 Layer Networks for Self-Supervised RL: contrastive RL (CRL) with residual
+# networks of growing depth. One training job per network × seed (the depth sweep plus shallow
+# networks widened to the parameter count of deep ones), a final evaluation per run, then the
+# summary table, the claims rows and three figures.
+from pipeline.studies.crl.config import networks as crl_networks, parse as crl_parse, run_block as crl_run_block
+
+CRL = study_cfg("crl")
+CRL_DIR = "results/crl"
+CRL_NETS = {n["name"]: n for n in crl_networks(crl_parse(CRL))}
+CRL_RUNS = [f"{CRL_DIR}/runs/{net}/seed{seed}" for net in CRL_NETS for seed in CRL["seeds"]]
+CRL_FIGURES = {k: f"{CRL_DIR}/figures/{k}.png" for k in ("time_at_goal_vs_depth", "learning_curves", "depth_vs_width")}
+
+
+wildcard_constraints:
+    crl_net="|".join(CRL_NETS) or "none",
+
+
+def crl_train_spec(wc):
+    net = CRL_NETS[wc.crl_net]
+    return {
+        "run_cfg": crl_run_block(CRL), "depth": net["depth"], "width": net["width"], "seed": int(wc.seed),
+        "net": wc.crl_net, "out_dir": f"{CRL_DIR}/runs/{wc.crl_net}/seed{wc.seed}",
+        "threads": THREADS, "device": DEVICE, "tracking": TRACKING,
+    }
+
+
+rule crl:
+    input:
+        f"{CRL_DIR}/claims.parquet",
+        f"{CRL_DIR}/summary.parquet",
+        *CRL_FIGURES.values(),
+
+
+rule crl_train:
+    output:
+        weights=f"{CRL_DIR}/runs/{{crl_net}}/seed{{seed}}/final.pt",
+        metrics=f"{CRL_DIR}/runs/{{crl_net}}/seed{{seed}}/metrics.parquet",
+        run=f"{CRL_DIR}/runs/{{crl_net}}/seed{{seed}}/run.json",
+    params:
+        cmd=lambda wc: launch("pipeline.studies.crl.train:main", crl_train_spec(wc)),
+    threads: THREADS
+    resources:
+        **train_resources({"gpus_per_rank": CRL["train"]["gpus_per_rank"]}, runtime=240),
+    log:
+        "logs/crl/train_{crl_net}_seed{seed}.log",
+    shell:
+        "{params.cmd} > {log:q} 2>&1"
+
+
+rule crl_evaluate:
+    input:
+        weights=rules.crl_train.output.weights,
+        run=rules.crl_train.output.run,
+    output:
+        f"{CRL_DIR}/runs/{{crl_net}}/seed{{seed}}/eval.parquet",
+    params:
+        run_cfg=crl_run_block(CRL),
+        net=lambda wc: CRL_NETS[wc.crl_net],
+    threads: THREADS
+    log:
+        "logs/crl/evaluate_{crl_net}_seed{seed}.log",
+    script:
+        "../scripts/crl/evaluate.py"
+
+
+rule crl_analyse:
+    input:
+        evals=[f"{r}/eval.parquet" for r in CRL_RUNS],
+        runs=[f"{r}/run.json" for r in CRL_RUNS],
+        metrics=[f"{r}/metrics.parquet" for r in CRL_RUNS],
+    output:
+        summary=f"{CRL_DIR}/summary.parquet",
+        claims=f"{CRL_DIR}/claims.parquet",
+    params:
+        cfg=CRL,
+        run_dirs=CRL_RUNS,
+        scale=SCALE,
+    log:
+        "logs/crl/analyse.log",
+    script:
+        "../scripts/crl/analyse.py"
+
+
+rule crl_figures:
+    input:
+        summary=f"{CRL_DIR}/summary.parquet",
+        metrics=[f"{r}/metrics.parquet" for r in CRL_RUNS],
+    output:
+        time_at_goal_vs_depth=report(CRL_FIGURES["time_at_goal_vs_depth"], category="CRL depth",
+                                     caption="../report/crl_time_at_goal_vs_depth.rst"),
+        learning_curves=report(CRL_FIGURES["learning_curves"], category="CRL depth",
+                               caption="../report/crl_learning_curves.rst"),
+        depth_vs_width=report(CRL_FIGURES["depth_vs_width"], category="CRL depth",
+                              caption="../report/crl_depth_vs_width.rst"),
+    params:
+        run_dirs=CRL_RUNS,
+    log:
+        "logs/crl/figures.log",
+    script:
+        "../scripts/crl/figures.py"

@@ -1,0 +1,8 @@
+"""The CRL study's figures: time at goal vs depth, learning curves, depth vs width."""
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from pipeline.studies.crl.figures import make_figures  # noqa: E402
+
+make_figures(snakemake.input.summary, snakemake.params.run_dirs, dict(snakemake.output.items()))

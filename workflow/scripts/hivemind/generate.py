@@ -1,0 +1,10 @@
+"""Sample responses from one model of the population at each of its decoding settings."""
+import sys
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w")
+
+from pipeline.studies.hivemind.jobs import generate_job  # noqa: E402
+
+p = snakemake.params
+generate_job(snakemake.input.prompts, snakemake.output[0], p.entry, p.decoding, p.generation, p.seed,
+             threads=snakemake.threads, device=p.device, tracking=p.tracking)
