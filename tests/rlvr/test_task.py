@@ -73,7 +73,7 @@ def test_generated_rows_are_correct_and_fixed_width():
         assert len(r["prompt"]) == 9 and r["prompt"].endswith("=")
         assert int(r["answer"]) == sum(terms) and len(r["answer"]) == 3
         assert ck.check(r["target"], r["answer"])
-        assert r["klass"] == f"lead{r['answer'][0]}"
+        assert r["klass"] == f"3t-lead{r['answer'][0]}"
 
 
 def test_chain_of_thought_targets():
@@ -86,8 +86,19 @@ def test_chain_of_thought_targets():
 def test_difficulty_limits():
     with pytest.raises(ValueError, match="n_terms"):
         ArithmeticTask(n_terms=1)
-    with pytest.raises(ValueError, match="distinct problems"):
-        ArithmeticTask(n_terms=2, digits=1).draw(80, __import__("numpy").random.default_rng(0))
+    with pytest.raises(ValueError, match="too few"):
+        ArithmeticTask(n_terms=2, digits=1).draw(101, __import__("numpy").random.default_rng(0))
+
+
+def test_mixture_of_difficulties():
+    task = ArithmeticTask(n_terms=(2, 3), digits=2)
+    train, held = generate_splits(task, 2000, 200, seed=0)
+    sizes = [r["prompt"].count("+") + 1 for r in train]
+    assert set(sizes) == {2, 3} and 0.4 < sizes.count(2) / len(sizes) < 0.6
+    assert {r["klass"][:2] for r in held} == {"2t", "3t"}
+    assert task.answer((99, 99)) == "198" and task.answer((1, 2)) == "003"
+    with pytest.raises(ValueError, match="distinct integers"):
+        ArithmeticTask(n_terms=(2, 2))
 
 
 def test_user_task_jsonl_and_errors(tmp_path):

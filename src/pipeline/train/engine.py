@@ -123,6 +123,12 @@ def ds_config(cfg: EngineConfig, world: int) -> dict[str, Any]:
     }
 
 
+def _grad_norm(module: nn.Module) -> float:
+    """Global L2 norm of the gradients before clipping (DeepSpeed reports it only when it clips)."""
+    grads = [p.grad.detach().float() for p in module.parameters() if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))) if grads else math.nan
+
+
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
@@ -251,10 +257,13 @@ def train_loop(
             engine.train()
             total = torch.zeros(2)  # [loss sum over micro-steps, stop flag]
             logs: dict[str, float] = {}
+            own_norm = math.nan
             for m in range(cfg.grad_accum):
                 ctx = StepContext(step - 1, m, dist.rank, dist.world, cfg.seed, micro, dist.device)
                 loss, extra = loss_fn(engine, ctx)
                 engine.backward(loss)
+                if m == cfg.grad_accum - 1 and cfg.zero_stage < 2:  # full gradients live on every rank
+                    own_norm = _grad_norm(engine.module)
                 engine.step()
                 total[0] += loss.detach().float().cpu() / cfg.grad_accum
                 for k, v in extra.items():
@@ -262,7 +271,7 @@ def train_loop(
             total[1] = float(stop.received is not None)
             torch.distributed.all_reduce(total)
             loss_val = total[0].item() / dist.world
-            gn = engine.get_global_grad_norm()
+            gn = engine.get_global_grad_norm() if cfg.zero_stage >= 2 else own_norm
             now = time.perf_counter()
             row = {"step": step, "loss": loss_val, "lr": scheduler.get_last_lr()[0],
                    "grad_norm": float(gn) if gn is not None else math.nan, "step_time": now - t_last, **logs}

@@ -27,7 +27,7 @@ def sft_loss(prompts: list[list[int]], targets: list[list[int]], pad_id: int):
         raise ValueError("SFT data is empty")
 
     def loss_fn(module, ctx) -> tuple[torch.Tensor, dict[str, float]]:
-        pick = torch.randint(len(prompts), (ctx.micro_batch,), generator=ctx.generator()).tolist()
+        pick = ctx.local(torch.randint(len(prompts), (ctx.global_micro_batch,), generator=ctx.generator())).tolist()
         logp, mask = completion_token_logprobs(module, [prompts[i] for i in pick],
                                                [targets[i] for i in pick], pad_id=pad_id)
         return -(logp.sum() / mask.sum()), {}
@@ -37,7 +37,8 @@ def sft_loss(prompts: list[list[int]], targets: list[list[int]], pad_id: int):
 
 def run_sft(spec: Mapping[str, Any]) -> None:
     """Entry point. spec: out_dir, model|init, data (Parquet with prompt and `target_key`),
-    target_key, tokenizer, engine, threads, tracking, wildcards."""
+    target_key, tokenizer, train (engine keys), seed, rule, config_key, threads, device,
+    tracking, wildcards."""
     rows = read_parquet(spec["data"]).to_pylist()
     key = spec.get("target_key", "target")
     if rows and key not in rows[0]:

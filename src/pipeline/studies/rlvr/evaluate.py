@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import torch
 
+from pipeline import runtime
 from pipeline.io import write_parquet
 from pipeline.sampling import completion_loglik, generate
 from pipeline.studies.rlvr import models
@@ -59,11 +59,13 @@ def score_with_base(base, codec, rows, samples, batch_size: int = 1024) -> None:
 
 def run_eval(spec: Mapping[str, Any]) -> dict[str, float]:
     """Entry point. spec: model_dir, base_dir, heldout, tokenizer, eval (n_samples, temperature,
-    top_p, max_new_tokens, seed, batch_size), checker, counts_out, samples_out, threads, tracking."""
-    torch.set_num_threads(int(spec.get("threads", 1)))
+    top_p, max_new_tokens, seed, batch_size), checker, counts_out, samples_out, threads, device,
+    tracking, wildcards."""
+    device = runtime.setup(int(spec.get("threads", 1)), spec.get("device", "auto"))
     ev = spec["eval"]
     rows = read_split(spec["heldout"])
     model, mspec = models.load_trained(spec["model_dir"])
+    model.to(device)
     codec = models.codec(mspec, spec["tokenizer"])
     track = spec.get("tracking", {})
     with Tracker("rlvr", "evaluate", wildcards=spec.get("wildcards", {}), params=spec,
@@ -72,7 +74,7 @@ def run_eval(spec: Mapping[str, Any]) -> dict[str, float]:
                                   top_p=ev["top_p"], max_new_tokens=ev["max_new_tokens"], seed=ev["seed"],
                                   checker=Checker(spec["checker"]), batch_size=ev["batch_size"],
                                   desc=f"sampling {spec.get('name', '')}")
-        base = model if spec["base_dir"] == spec["model_dir"] else models.load_trained(spec["base_dir"])[0]
+        base = model if spec["base_dir"] == spec["model_dir"] else models.load_trained(spec["base_dir"])[0].to(device)
         score_with_base(base, codec, rows, samples, batch_size=ev["batch_size"])
         counts = count_correct(samples)
         c = np.array([r["c"] for r in counts])

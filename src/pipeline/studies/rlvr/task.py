@@ -89,31 +89,36 @@ class Checker:
 
 @dataclass(frozen=True)
 class ArithmeticTask:
-    """Sums of `n_terms` numbers with `digits` digits each, written as fixed-width text."""
+    """Sums of n numbers with `digits` digits each, n drawn uniformly from `n_terms`.
 
-    n_terms: int = 3
+    A mixture such as n_terms=(2, 3) gives problems of two difficulties in one set, like
+    the levels of a math benchmark: a small base solves most short sums and a few long ones.
+    """
+
+    n_terms: tuple[int, ...] = (3,)
     digits: int = 2
     cot: bool = False
 
     def __post_init__(self) -> None:
-        if self.n_terms < 2:
-            raise ValueError(f"task.n_terms must be ≥ 2, got {self.n_terms}")
+        terms = (self.n_terms,) if isinstance(self.n_terms, int) else tuple(self.n_terms)
+        object.__setattr__(self, "n_terms", terms)
+        if not terms or min(terms) < 2 or len(set(terms)) != len(terms):
+            raise ValueError(f"task.n_terms must be distinct integers ≥ 2, got {list(terms)}")
         if not 1 <= self.digits <= 9:
             raise ValueError(f"task.digits must be in 1..9, got {self.digits}")
 
-    @property
-    def answer_width(self) -> int:
-        return len(str(self.n_terms * (10**self.digits - 1)))
+    def answer_width(self, n: int) -> int:
+        return len(str(n * (10**self.digits - 1)))
 
     @property
     def space(self) -> int:
-        return 10 ** (self.digits * self.n_terms)
+        return sum(10 ** (self.digits * n) for n in self.n_terms)
 
     def prompt(self, terms) -> str:
         return "+".join(f"{t:0{self.digits}d}" for t in terms) + "="
 
     def answer(self, terms) -> str:
-        return f"{sum(int(t) for t in terms):0{self.answer_width}d}"
+        return f"{sum(int(t) for t in terms):0{self.answer_width(len(terms))}d}"
 
     def target(self, terms) -> str:
         """The SFT completion: the answer, or running sums ending in the answer with `cot`."""
@@ -129,8 +134,9 @@ class ArithmeticTask:
         return "".join(steps)
 
     def problem_class(self, terms) -> str:
-        """Leading digit of the padded answer: the classes a collapsed policy tends to lose."""
-        return f"lead{self.answer(terms)[0]}"
+        """Number of terms and leading digit of the padded answer, e.g. "3t-lead0": the
+        difficulty level, and the answer class a collapsed policy tends to lose."""
+        return f"{len(terms)}t-lead{self.answer(terms)[0]}"
 
     def row(self, pid: str, terms) -> dict[str, str]:
         return {"pid": pid, "prompt": self.prompt(terms), "answer": self.answer(terms),
@@ -138,18 +144,18 @@ class ArithmeticTask:
 
     def draw(self, n: int, rng: np.random.Generator, exclude: set[tuple] = frozenset()) -> list[tuple]:
         """`n` distinct problems (tuples of terms) not in `exclude`, in draw order."""
-        if n + len(exclude) > self.space // 2:
-            raise ValueError(f"task has only {self.space} distinct problems; cannot draw {n} "
-                             f"beyond {len(exclude)} excluded ones (raise task.digits or task.n_terms)")
-        seen, out = set(exclude), []
+        seen, out, tries = set(exclude), [], 0
         while len(out) < n:
-            batch = rng.integers(0, 10**self.digits, size=(2 * (n - len(out)) + 8, self.n_terms))
-            for terms in map(tuple, batch.tolist()):
-                if terms not in seen:
-                    seen.add(terms)
-                    out.append(terms)
-                    if len(out) == n:
-                        break
+            if tries > 50 * n + 1000:
+                raise ValueError(f"task with n_terms={list(self.n_terms)}, digits={self.digits} has too few "
+                                 f"distinct problems for {n} more beyond {len(exclude)} excluded ones "
+                                 "(raise task.digits or task.n_terms, or lower task.n_train)")
+            tries += 1
+            k = self.n_terms[int(rng.integers(len(self.n_terms)))]
+            terms = tuple(rng.integers(0, 10**self.digits, size=k).tolist())
+            if terms not in seen:
+                seen.add(terms)
+                out.append(terms)
         return out
 
 
@@ -203,7 +209,7 @@ def load_user_task(path: str | os.PathLike, id_prefix: str = "u") -> list[dict[s
 def build_splits(cfg: Mapping[str, Any]):
     """(train_rows, heldout_rows) from the `task` config block."""
     if cfg["source"] == "generated":
-        task = ArithmeticTask(cfg["n_terms"], cfg["digits"], cfg["cot"])
+        task = ArithmeticTask(tuple(cfg["n_terms"]), cfg["digits"], cfg["cot"])
         return generate_splits(task, cfg["n_train"], cfg["n_heldout"], cfg["seed"])
     if cfg["source"] != "file":
         raise ValueError(f"task.source must be 'generated' or 'file', got {cfg['source']!r}")
@@ -220,15 +226,20 @@ def build_splits(cfg: Mapping[str, Any]):
             [r for i, r in enumerate(rows) if i in held])
 
 
-def write_splits(cfg: Mapping[str, Any], train_path, heldout_path) -> tuple[int, int]:
-    train, held = build_splits(cfg)
-    write_parquet(train, train_path)
-    write_parquet(held, heldout_path)
-    return len(train), len(held)
-
-
 def read_split(path: str | os.PathLike) -> list[dict[str, str]]:
     rows = read_parquet(path).to_pylist()
     if rows and not {"pid", "prompt", "answer", "target", "klass"} <= rows[0].keys():
         raise DataError(f"{path}: not an RLVR task split (need pid, prompt, answer, target, klass)")
     return rows
+
+
+def write_task(cfg: Mapping[str, Any], train_path, heldout_path, tokenizer_path) -> tuple[int, int]:
+    """Write both splits and the character table covering every prompt and target."""
+    from pipeline.studies.rlvr.tokenizer import CharTokenizer
+
+    train, held = build_splits(cfg)
+    tok = CharTokenizer.from_texts(r[k] for r in (*train, *held) for k in ("prompt", "target", "answer"))
+    write_parquet(train, train_path)
+    write_parquet(held, heldout_path)
+    tok.save(tokenizer_path)
+    return len(train), len(held)

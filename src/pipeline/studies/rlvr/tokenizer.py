@@ -6,7 +6,6 @@ tokenizer is saved beside the data so that every job decodes with the same table
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Iterable

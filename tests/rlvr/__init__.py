@@ -1,0 +1,1 @@
+"""Tests of the RLVR study and the shared sampling / pass@k code it introduced."""

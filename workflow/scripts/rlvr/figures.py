@@ -1,0 +1,10 @@
+"""The RLVR figures: pass@k curves, coverage map, base perplexity of responses."""
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from pipeline.studies.rlvr.figures import draw_all  # noqa: E402
+
+inp, out = snakemake.input, snakemake.output
+draw_all({k: inp[k] for k in ("passk", "coverage", "perplexity")},
+         {k: out[k] for k in ("passk", "coverage", "perplexity")}, snakemake.params.k_max)
