@@ -10,9 +10,10 @@ configfile: f"{workflow.basedir}/config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/gated_attention.smk"
-for _study in STUDIES[1:]:  # TEMP while studies land
-    if Path(f"{workflow.basedir}/workflow/rules/{_study}.smk").exists() and _study in config["studies"]:
-        include: f"workflow/rules/{_study}.smk"
+include: "workflow/rules/diffusion.smk"
+include: "workflow/rules/crl.smk"
+include: "workflow/rules/rlvr.smk"
+include: "workflow/rules/hivemind.smk"
 include: "workflow/rules/claims.smk"
 
 

@@ -15,4 +15,4 @@ def _one_thread():
 
 @pytest.fixture
 def smoke_block() -> dict:
-    return yaml.safe_load((ROOT / "config/studies/crl.smoke.yaml").read_text())
+    return yaml.safe_load((ROOT / "config/presets/smoke.yaml").read_text())["studies"]["crl"]

@@ -13,9 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "workflow/schemas/crl.schema.json").read_text())
 
 
-@pytest.mark.parametrize("preset", ["default", "smoke", "gpu", "paper"])
+@pytest.mark.parametrize("preset", ["config/config.yaml", "config/presets/smoke.yaml", "config/presets/gpu.yaml",
+                                    "config/presets/paper.yaml"])
 def test_every_preset_block_matches_the_schema_and_parses(preset):
-    block = yaml.safe_load((ROOT / f"config/studies/crl.{preset}.yaml").read_text())
+    block = yaml.safe_load((ROOT / preset).read_text())["studies"]["crl"]
     jsonschema.Draft202012Validator(SCHEMA).validate(block)
     cfg = parse(block)
     parse_run(run_block(block))

@@ -1,31 +1,14 @@
 """The smoke preset runs this study end to end through the project's Snakefile."""
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from pipeline.claims import SCHEMA, VERDICTS
-from tests.conftest import REPO, SMOKE, snakemake
-
-
-def crl_only_run(tmp) -> tuple:
-    """The crl target alone, for a smoke preset that does not list the study yet."""
-    cfg = yaml.safe_load(SMOKE.read_text())
-    cfg["studies"]["crl"] = yaml.safe_load((REPO / "config/studies/crl.smoke.yaml").read_text())
-    path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    work = tmp / "wf"
-    work.mkdir()
-    snakemake(work, "--configfile", str(path), "--cores", "2", "crl", timeout=900)
-    return work, path
+from tests.conftest import SMOKE, snakemake
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("smoke")
-def test_smoke_preset_runs_the_crl_study(request, tmp_path):
-    if "crl" in yaml.safe_load(SMOKE.read_text())["studies"]:
-        work, config = request.getfixturevalue("smoke_run"), SMOKE  # the shared run of the whole DAG
-    else:
-        work, config = crl_only_run(tmp_path)
+def test_smoke_preset_runs_the_crl_study(smoke_run):
+    work, config = smoke_run, SMOKE
     out = work / "results/crl"
     claims = pq.read_table(out / "claims.parquet")
     assert claims.schema.equals(SCHEMA)

@@ -1,7 +1,5 @@
 """The smoke preset runs this study end to end through the project's Snakefile."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -11,13 +9,11 @@ import yaml
 from pipeline.claims import SCHEMA, VERDICTS
 from pipeline.studies.hivemind.generate import GENERATION_SCHEMA
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import SMOKE, snakemake
 
 
 def smoke_config(tmp: Path, **models) -> Path:
-    cfg = yaml.safe_load((ROOT / "config/presets/smoke.yaml").read_text())
-    cfg["studies"].setdefault("hivemind", yaml.safe_load((ROOT / "config/studies/hivemind.smoke.yaml").read_text()))
-    cfg["tracking"] = {"uri": f"sqlite:///{tmp / 'mlflow.db'}", "enabled": True}
+    cfg = yaml.safe_load(SMOKE.read_text())
     if models:
         cfg["studies"]["hivemind"]["models"] = models["models"]
     path = tmp / "config.yaml"
@@ -25,25 +21,10 @@ def smoke_config(tmp: Path, **models) -> Path:
     return path
 
 
-def _snakemake(tmp: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
-    work = tmp / "wf"
-    if not work.exists():
-        work.mkdir()
-        # The Snakefile's TEMP study loop checks rule files relative to the working directory.
-        (work / "workflow").symlink_to(ROOT / "workflow")
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "-d", str(work),
-           "--configfile", str(config), "--cores", "2", *args]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-
-
 @pytest.mark.slow
-@pytest.mark.xdist_group("hivemind-lm")
-def test_smoke_preset_runs_the_hivemind_study(tmp_path):
-    config = smoke_config(tmp_path)
-    res = _snakemake(tmp_path, config, "hivemind")
-    assert res.returncode == 0, res.stderr[-4000:]
-    out = tmp_path / "wf/results/hivemind"
-    block = yaml.safe_load(config.read_text())["studies"]["hivemind"]
+def test_smoke_preset_runs_the_hivemind_study(smoke_run):
+    out = smoke_run / "results/hivemind"
+    block = yaml.safe_load(SMOKE.read_text())["studies"]["hivemind"]
     gen = pq.read_table(out / "generations/smollm2.parquet")
     assert gen.schema.equals(GENERATION_SCHEMA)
     n_prompts = block["prompts"]["project"]["limit"] + block["prompts"]["blabber"]["limit"]
@@ -64,15 +45,15 @@ def test_smoke_preset_runs_the_hivemind_study(tmp_path):
         assert -1 <= s["mean_random_pair"] < s["mean_intra"] <= 1  # the chat model repeats itself
     for fig in ("intra", "heatmap", "projection"):
         assert (out / f"figures/{fig}.png").stat().st_size > 10_000
-    again = _snakemake(tmp_path, config, "hivemind", "-n")
-    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    again = snakemake(smoke_run, "--configfile", str(SMOKE), "hivemind", "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
 
 
 @pytest.mark.slow
 def test_missing_model_stops_the_dag_before_any_job(tmp_path):
     config = smoke_config(tmp_path, models=[{"name": "ghost", "kind": "hf", "path": str(tmp_path / "absent"),
                                              "decoding": ["top_p"]}])
-    res = _snakemake(tmp_path, config, "hivemind", "-n")
+    res = snakemake(tmp_path / "wf", "--configfile", str(config), "hivemind", "-n", check=False)
     assert res.returncode != 0
     msg = res.stdout + res.stderr
     assert "model 'ghost'" in msg and "absent does not exist" in msg

@@ -33,7 +33,7 @@ def _as_matrix(x: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
         raise ValueError(f"{name}: expected a batch of images [N, ...], got shape {tuple(t.shape)}")
     if not torch.is_floating_point(t):
         t = t.float()
-    return t.reshape(t.shape[0], -1)
+    return t.reshape(t.shape[0], int(np.prod(t.shape[1:])))
 
 
 def nearest_two(
@@ -55,17 +55,19 @@ def nearest_two(
     k = min(CANDIDATES, t.shape[0])
     bs = s.shape[0] if chunk is None else chunk
     bt = t.shape[0] if chunk is None else chunk
-    d1 = torch.empty(s.shape[0], dtype=s.dtype)
-    d2 = torch.full((s.shape[0],), math.inf, dtype=s.dtype)
-    idx1 = torch.empty(s.shape[0], dtype=torch.long)
+    t = t.to(s.device)
+    dev = s.device
+    d1 = torch.empty(s.shape[0], dtype=s.dtype, device=dev)
+    d2 = torch.full((s.shape[0],), math.inf, dtype=s.dtype, device=dev)
+    idx1 = torch.empty(s.shape[0], dtype=torch.long, device=dev)
     for i in range(0, s.shape[0], max(bs, 1)):
         block = s[i : i + bs]
-        best_d = torch.full((block.shape[0], k), math.inf, dtype=s.dtype)
-        best_i = torch.zeros((block.shape[0], k), dtype=torch.long)
+        best_d = torch.full((block.shape[0], k), math.inf, dtype=s.dtype, device=dev)
+        best_i = torch.zeros((block.shape[0], k), dtype=torch.long, device=dev)
         for j in range(0, t.shape[0], bt):
             dist = torch.cdist(block, t[j : j + bt])
             cand_d = torch.cat([best_d, dist], dim=1)
-            cand_i = torch.cat([best_i, torch.arange(j, j + dist.shape[1]).expand(block.shape[0], -1)], dim=1)
+            cand_i = torch.cat([best_i, torch.arange(j, j + dist.shape[1], device=dev).expand(block.shape[0], -1)], dim=1)
             best_d, pos = cand_d.topk(k, dim=1, largest=False)
             best_i = cand_i.gather(1, pos)
         # exact re-ranking of the candidates: ||s - t|| computed from the difference
@@ -75,7 +77,7 @@ def nearest_two(
         if k > 1:
             d2[i : i + bs] = exact[:, 1]
         idx1[i : i + bs] = best_i.gather(1, order)[:, 0]
-    return Neighbours(d1, d2, idx1)
+    return Neighbours(d1.cpu(), d2.cpu(), idx1.cpu())
 
 
 def is_memorised(d1: torch.Tensor, d2: torch.Tensor, ratio: float = 1 / 3) -> torch.Tensor:

@@ -83,7 +83,9 @@ class Diffusion:
     ) -> torch.Tensor:
         """n samples [n, *shape] by DDIM (η = 0: deterministic given the initial noise).
 
-        `clip` clamps the predicted x0 to [-1, 1] at every step (the data range).
+        `clip` clamps the predicted x0 to [-1, 1] at every step (the data range) and
+        recomputes ε from it; without that an overfit network's growing ε̂ feeds back
+        through x and the samples overflow.
         """
         was_training = model.training
         model.eval()
@@ -98,8 +100,9 @@ class Diffusion:
                 ab_prev = float(self.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
                 eps = model(x, torch.full((x.shape[0],), t, dtype=torch.long, device=device))
                 x0 = (x - (1 - ab) ** 0.5 * eps) / ab**0.5
-                if clip:
+                if clip:  # keep x0 in the data range and make ε consistent with it, so x stays bounded
                     x0 = x0.clamp(-1, 1)
+                    eps = (x - ab**0.5 * x0) / (1 - ab) ** 0.5
                 sigma = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)) ** 0.5
                 x = ab_prev**0.5 * x0 + max(1 - ab_prev - sigma**2, 0.0) ** 0.5 * eps
                 if sigma > 0:

@@ -10,7 +10,6 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from pipeline.studies.diffusion.unet import UNet, UNetConfig, timestep_embedding
 
@@ -18,27 +17,29 @@ MODELS = ("unet", "mlp")
 
 
 class MLPDenoiser(nn.Module):
-    """Flattened image + sinusoidal time embedding → `depth` SiLU layers of `width` → ε̂."""
+    """Residual MLP on the flattened image: in-projection, `depth` residual blocks of two
+    `width` linears with SiLU, the time embedding (sinusoidal → 2-layer MLP) added at the
+    entry of every block, out-projection to ε̂. The residual path makes the near-identity
+    maps that ε-prediction needs at small noise easy to represent.
+    """
 
-    def __init__(self, image_shape: tuple[int, int, int], width: int = 256, depth: int = 3, t_dim: int = 64) -> None:
+    def __init__(self, image_shape: tuple[int, int, int], width: int = 256, depth: int = 3, t_dim: int = 128) -> None:
         super().__init__()
         if depth < 1:
-            raise ValueError(f"model.depth must be >= 1, got {depth}")
-        self.image_shape = tuple(image_shape)
+            raise ValueError(f"model.mlp.depth must be >= 1, got {depth}")
         self.t_dim = t_dim
         d = int(torch.tensor(image_shape).prod())
-        layers: list[nn.Module] = [nn.Linear(d + t_dim, width)]
-        for _ in range(depth - 1):
-            layers.append(nn.Linear(width, width))
-        self.hidden = nn.ModuleList(layers)
-        self.temb = nn.ModuleList([nn.Linear(t_dim, width) for _ in layers])
-        self.out = nn.Linear(width, d)
+        self.time_mlp = nn.Sequential(nn.Linear(t_dim, width), nn.SiLU(), nn.Linear(width, width))
+        self.inp = nn.Linear(d, width)
+        self.blocks = nn.ModuleList(nn.Sequential(nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
+                                    for _ in range(depth))
+        self.out = nn.Sequential(nn.SiLU(), nn.Linear(width, d))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        temb = timestep_embedding(t, self.t_dim)
-        h = torch.cat([x.flatten(1), temb], dim=1)
-        for lin, tl in zip(self.hidden, self.temb):
-            h = F.silu(lin(h) + tl(temb))
+        temb = self.time_mlp(timestep_embedding(t, self.t_dim))
+        h = self.inp(x.flatten(1))
+        for block in self.blocks:
+            h = h + block(h + temb)
         return self.out(h).view(x.shape)
 
 

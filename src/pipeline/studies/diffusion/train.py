@@ -6,19 +6,17 @@ is drawn from the engine's per-step generator, so a resumed run is exact. The en
 an EMA of the weights and exports it at the log-spaced steps of `plan.export_steps`; those
 files are what the evaluation jobs sample from.
 
-spec: {subset, out_dir, n, seed, model, ddpm, train, checkpoints, threads, tracking}.
+spec: {subset, out_dir, n, seed, model, ddpm, train, checkpoints, threads, device, tracking}.
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
-from pipeline.io import write_json
+from pipeline.io import file_sha256, write_json
 from pipeline.studies.diffusion import plan
 from pipeline.studies.diffusion.data import read_images, to_model_space
 from pipeline.studies.diffusion.ddpm import DDPMConfig, Diffusion
@@ -53,30 +51,28 @@ def engine_config(spec: Mapping[str, Any]):
         ema_warmup=int(tr["ema_warmup"]),
         export_at=plan.export_steps(n, {"train": tr, "checkpoints": spec["checkpoints"]}),
         log_every=max(1, plan.max_steps(n, tr) // 20),
+        device=str(spec.get("device", "auto")),
         config_key="studies.diffusion.train",
     )
 
 
-def _reset_if_spec_changed(out_dir: Path, spec: Mapping[str, Any]) -> None:
-    """Checkpoints of a different spec (say, another lr) must not be resumed from."""
-    key = {k: spec[k] for k in SPEC_KEYS}
-    marker = out_dir / "spec.json"
-    if marker.is_file() and json.loads(marker.read_text()) != json.loads(json.dumps(key)):
-        for sub in ("ckpt", "weights"):
-            shutil.rmtree(out_dir / sub, ignore_errors=True)
-    write_json(key, marker)
+def fingerprint(spec: Mapping[str, Any]) -> str:
+    """What a checkpoint must match to be resumed: the run's settings and its images."""
+    from pipeline.tracking import config_hash
+
+    key = {k: spec[k] for k in SPEC_KEYS if k not in ("out_dir", "subset")}
+    return config_hash({**key, "subset_sha256": file_sha256(spec["subset"])})
 
 
 def main(spec: dict[str, Any]) -> None:
     missing = [k for k in SPEC_KEYS if k not in spec]
     if missing:
         raise KeyError(f"diffusion train spec lacks {missing}")
-    torch.set_num_threads(int(spec.get("threads", 1)))
+    from pipeline.runtime import setup
+
+    setup(int(spec.get("threads", 1)), str(spec.get("device", "cpu")))
     out_dir = Path(spec["out_dir"])
     rank = int(os.environ.get("RANK", 0))
-    if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _reset_if_spec_changed(out_dir, spec)
 
     images, _ = read_images(spec["subset"])
     if len(images) != int(spec["n"]):
@@ -87,11 +83,17 @@ def main(spec: dict[str, Any]) -> None:
     model = build_denoiser(spec["model"], tuple(x_all.shape[1:]))
 
     def loss_fn(module, ctx):
+        # drawn for all ranks at once and sliced: the data of a step does not depend on the rank count
         g = ctx.generator()
-        idx = torch.randperm(x_all.shape[0], generator=g)[: ctx.micro_batch]
-        x0 = x_all[idx].to(ctx.device)
+        n_img, rows = x_all.shape[0], ctx.global_micro_batch
+        if n_img >= rows:  # distinct images, as the paper's min(batch, n)
+            idx = torch.randperm(n_img, generator=g)[:rows]
+        else:  # tiny n: images repeat within the step (see plan.batch_size)
+            idx = torch.randint(0, n_img, (rows,), generator=g)
+        x0 = x_all[idx]
         t, noise = diffusion.draw(x0, g)
-        return diffusion.loss_at(module, x0, t.to(ctx.device), noise.to(ctx.device)), {}
+        x0, t, noise = (ctx.local(v).to(ctx.device) for v in (x0, t, noise))
+        return diffusion.loss_at(module, x0, t, noise), {}
 
     from pipeline.tracking import Tracker
     from pipeline.train.engine import train_loop
@@ -103,6 +105,7 @@ def main(spec: dict[str, Any]) -> None:
         params={k: spec[k] for k in SPEC_KEYS}, uri=track.get("uri"),
         enabled=bool(track.get("enabled", False)), rank=rank,
     ) as tracker:
-        result = train_loop(model, loss_fn, cfg, out_dir, tracker=tracker, desc=f"diffusion n={spec['n']} s={spec['seed']}")
+        result = train_loop(model, loss_fn, cfg, out_dir, tracker=tracker, desc=f"diffusion n={spec['n']} s={spec['seed']}",
+                            fingerprint=fingerprint(spec))
     if rank == 0:
         write_json({"step": result.step, "diverged": result.diverged, "export_at": cfg.export_at}, out_dir / "result.json")

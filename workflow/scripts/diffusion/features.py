@@ -1,0 +1,11 @@
+"""Train the small classifier whose features define the Fréchet distance."""
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from pipeline.runtime import setup  # noqa: E402
+from pipeline.studies.diffusion.feature_net import train_feature_net  # noqa: E402
+
+setup(snakemake.threads, "cpu", seed=int(snakemake.params.cfg["seed"]))
+meta = train_feature_net(snakemake.input[0], snakemake.output.weights, snakemake.output.meta, snakemake.params.cfg)
+print(f"feature classifier: {meta}", file=sys.stderr)
