@@ -24,3 +24,4 @@ rule all:
     input:
         "results/claims.parquet",
         "results/claims.md",
+        [f for study in ENABLED for f in getattr(rules, study).input],  # every study's figures
