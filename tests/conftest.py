@@ -26,6 +26,10 @@ def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = 
               timeout: float | None = None) -> subprocess.CompletedProcess:
     """Run the project's Snakefile in `workdir` with the venv's snakemake."""
     exe = Path(sys.executable).parent / "snakemake"
+    args = list(args)
+    while "--configfile" in args:  # `--configfile=X` so a target after it is not read as a second file
+        i = args.index("--configfile")
+        args[i:i + 2] = [f"--configfile={args[i + 1]}"]
     cmd = [str(exe), "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout)
     if check and proc.returncode != 0:

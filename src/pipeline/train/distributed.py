@@ -62,7 +62,8 @@ def setup_env() -> None:
         env.setdefault("MASTER_PORT", str(15000 + int(env.get("SLURM_JOB_ID", "0")) % 20000))
         return
     env.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1")
-    env.setdefault("MASTER_PORT", str(free_port()))
+    if "MASTER_PORT" not in env:
+        env.update(MASTER_PORT=str(free_port()), PIPELINE_OWN_PORT="1")
 
 
 def init(device: str = "auto") -> DistInfo:
@@ -83,6 +84,14 @@ def init(device: str = "auto") -> DistInfo:
             setup(torch.get_num_threads(), "cuda")  # raises a clear DeviceError
         device, backend = torch.device("cpu"), "gloo"
     if not torch.distributed.is_initialized():
-        deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False,
-                                   verbose=False, rank=rank, world_size=world)
+        for attempt in range(5):
+            try:
+                deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False,
+                                           verbose=False, rank=rank, world_size=world)
+                break
+            except torch.distributed.DistNetworkError:
+                # a single process picked its own port and lost the race for it: pick another
+                if world != 1 or os.environ.get("PIPELINE_OWN_PORT") != "1" or attempt == 4:
+                    raise
+                os.environ["MASTER_PORT"] = str(free_port())
     return DistInfo(rank, world, local, device)
