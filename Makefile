@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 CONSTRAINTS := $(VENV)/constraints.txt
 export PATH := $(CURDIR)/$(BIN):$(PATH)
-export TORCH_EXTENSIONS_DIR ?= $(HOME)/.cache/torch_extensions
+# DeepSpeed's JIT-built CPU op lives with this checkout: a lock left by a killed build elsewhere cannot hang it.
+export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.venv/torch_extensions
 export DS_ACCELERATOR ?= cpu
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE := 1

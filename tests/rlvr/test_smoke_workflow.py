@@ -47,8 +47,13 @@ def test_smoke_preset_runs_the_rlvr_study(smoke_run, tmp_path):
     # Nothing left to do: a second invocation is a no-op ...
     again = snakemake(smoke_run, "--configfile", str(SMOKE), "rlvr", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
-    # ... and a new evaluation setting re-runs evaluation and analysis, never training.
-    changed = snakemake(smoke_run, "--configfile", str(smoke_config(tmp_path, eval={"temperature": 1.0})), "rlvr", "-n")
+
+
+@pytest.mark.slow
+def test_new_evaluation_setting_reruns_evaluation_not_training(tmp_path):
+    work = tmp_path / "wf"
+    snakemake(work, "--configfile", str(smoke_config(tmp_path)), "rlvr", "--cores", "2")
+    changed = snakemake(work, "--configfile", str(smoke_config(tmp_path, eval={"temperature": 1.0})), "rlvr", "-n")
     log = changed.stdout + changed.stderr
     assert "rlvr_evaluate" in log and "rlvr_analyse" in log
     assert not any(f"rule {r}:" in log or f"localrule {r}:" in log

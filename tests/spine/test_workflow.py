@@ -89,7 +89,7 @@ def test_changed_parameter_reruns_only_its_dependents(tmp_path):
 def test_killed_training_job_resumes_to_the_same_result(tmp_path):
     cfg = yaml.safe_load(SMOKE.read_text())
     ga = cfg["studies"]["gated_attention"]
-    ga["train"].update(steps=40, ckpt_every=4)
+    ga["train"].update(steps=400, ckpt_every=4)  # long enough to be stopped mid-run
     conf = tmp_path / "long.yaml"
     conf.write_text(yaml.safe_dump(cfg))
     target = f"{GA}/runs/dense_none_main_s0/metrics.parquet"
@@ -101,7 +101,7 @@ def test_killed_training_job_resumes_to_the_same_result(tmp_path):
                             "--cores", "1", target], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ckpt = cut / GA / "runs/dense_none_main_s0/ckpt"
     while job.poll() is None and not any(ckpt.glob("step*[0-9]")):
-        time.sleep(0.5)
+        time.sleep(0.1)
     assert job.poll() is None, "the job ended before its first checkpoint"
     trainers = [p for p in psutil.process_iter(["cmdline", "cwd"])
                 if p.info["cwd"] == str(cut) and "gated_attention.train:main" in " ".join(p.info["cmdline"] or [])]
@@ -118,5 +118,5 @@ def test_killed_training_job_resumes_to_the_same_result(tmp_path):
     assert resumed and int(resumed.group(1)) > 0
     a = read_parquet(ref / target).column("loss").to_numpy()
     b = read_parquet(cut / target).column("loss").to_numpy()
-    assert len(a) == len(b) == 40
+    assert len(a) == len(b) == 400
     np.testing.assert_allclose(b, a, rtol=0, atol=1e-6)

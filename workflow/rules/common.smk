@@ -40,9 +40,16 @@ def train_resources(t, runtime=60, mem_mb=4000):
     ranks_per_node = t.get("ranks_per_node", 1)
     nodes = t.get("nodes", 1)
     gpus = ranks_per_node * t.get("gpus_per_rank", 0)
-    res = dict(nodes=nodes, tasks=nodes * ranks_per_node, tasks_per_node=ranks_per_node,
-               cpus_per_task=THREADS, mpi="srun", runtime=runtime, mem_mb=mem_mb * ranks_per_node,
-               slurm_extra="--signal=USR1@180")
+    n = nodes * ranks_per_node
+    # The SLURM plugin refuses `tasks` together with `tasks_per_node`, and `mpi` with one task;
+    # `mpi` present (even "") runs the rule in the batch step, so the ranks pipeline.launch starts
+    # with srun are the only processes --signal reaches.
+    res = dict(nodes=nodes, cpus_per_task=THREADS, mpi="srun" if n > 1 else "", runtime=runtime,
+               mem_mb=mem_mb * ranks_per_node, slurm_extra="--signal=USR1@180")
+    if ranks_per_node > 1:
+        res["tasks_per_node"] = ranks_per_node
+    else:
+        res["tasks"] = n
     if gpus:
         res.update(gres=f"gpu:{gpus}", tasks_per_gpu=0)
     return res
