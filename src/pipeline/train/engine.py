@@ -243,7 +243,8 @@ def train_loop(
         if dist.rank == 0:
             if ema is not None:
                 torch.save(ema, ck.partial_dir(ckpt_dir, step) / "ema.pt")
-            write_parquet(rows, ck.partial_dir(ckpt_dir, step) / "metrics.parquet") if rows else None
+            if rows:
+                write_parquet(rows, ck.partial_dir(ckpt_dir, step) / "metrics.parquet")
             ck.commit(ckpt_dir, step, cfg.keep_last)
         torch.distributed.barrier()
 

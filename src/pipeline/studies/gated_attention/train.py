@@ -32,12 +32,12 @@ def build_model(model: dict[str, Any], gate: str, ffn: str, vocab_size: int, ep_
     return Transformer(cfg)
 
 
-def engine_config(train: dict[str, Any], seed: int, key: str) -> EngineConfig:
+def engine_config(train: dict[str, Any], seed: int, key: str, device: str) -> EngineConfig:
     return EngineConfig(
         steps=train["steps"], lr=train["lr"], batch_size=train["batch_size"], grad_accum=train["grad_accum"],
         warmup=train["warmup"], weight_decay=train["weight_decay"], grad_clip=train["grad_clip"],
         zero_stage=train["zero_stage"], precision=train["precision"], ckpt_every=train["ckpt_every"],
-        seed=seed, config_key=key,
+        seed=seed, config_key=key, device=device,
     )
 
 
@@ -58,8 +58,7 @@ def main(spec: dict[str, Any]) -> None:
         loss = ce + aux_coef * aux if spec["ffn"] == "moe" else ce
         return loss, {"ce": ce.item(), "aux_loss": float(aux)}
 
-    cfg = engine_config(spec["train"], spec["seed"], spec["config_key"])
-    cfg.device = spec["device"]
+    cfg = engine_config(spec["train"], spec["seed"], spec["config_key"], spec["device"])
     params = {k: spec[k] for k in ("model", "train", "gate", "ffn", "seed")}
     with Tracker(STUDY, "train", wildcards=spec["wildcards"], params=params,
                  uri=spec["tracking"]["uri"], enabled=spec["tracking"]["enabled"],
