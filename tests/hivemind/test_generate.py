@@ -3,14 +3,14 @@ import pyarrow as pa
 import pytest
 
 from pipeline.studies.hivemind import generate as G
-from pipeline.studies.hivemind import models as M
+from pipeline.studies.hivemind import population as P
 
 pytestmark = pytest.mark.slow
 
 PROMPTS = pa.table({"prompt_id": ["a", "b", "c"], "source": ["project"] * 3, "category": ["creative_writing"] * 3,
                     "prompt": ["Write a haiku about the sea.", "What is the meaning of life?",
                                "Suggest a name for a new coffee shop."]})
-DECODINGS = M.decodings({"top_p": {"temperature": 1.0, "top_p": 0.9, "min_p": 0.0, "top_k": 0},
+DECODINGS = P.decodings({"top_p": {"temperature": 1.0, "top_p": 0.9, "min_p": 0.0, "top_k": 0},
                          "min_p": {"temperature": 1.0, "top_p": 1.0, "min_p": 0.1, "top_k": 0}},
                         ["top_p", "min_p"], "smollm2")
 

@@ -8,6 +8,7 @@ import torch
 from pipeline.models.transformer import Transformer, TransformerConfig
 from pipeline.studies.hivemind import generate as G
 from pipeline.studies.hivemind import models as M
+from pipeline.studies.hivemind import population as P
 
 PROMPTS = pa.table({"prompt_id": ["p1", "p2"], "source": ["t", "t"], "category": ["c", "c"],
                     "prompt": ["12+34=", "56+78="]})
@@ -20,32 +21,32 @@ def test_missing_model_paths_are_all_named_before_any_generation(tmp_path, monke
     models = [{"name": "ghost", "kind": "hf", "path": str(tmp_path / "no-such-model"), "decoding": ["top_p"]},
               {"name": "nopkg", "kind": "hf", "path": "package:no_such_package_xyz", "decoding": ["top_p"]},
               {"name": "off", "kind": "hf", "path": "/nowhere", "decoding": ["top_p"], "enabled": False}]
-    with pytest.raises(M.ModelLoadError) as err:
-        M.check_paths(models)
+    with pytest.raises(P.ModelLoadError) as err:
+        P.check_paths(models)
     msg = str(err.value)
-    assert "'ghost'" in msg and "no-such-model does not exist" in msg
+    assert "'ghost'" in msg and "no-such-model' does not exist" in msg
     assert "'nopkg'" in msg and "no_such_package_xyz" in msg and "'off'" not in msg
     out = tmp_path / "gen.parquet"
-    with pytest.raises(M.ModelLoadError, match="'ghost'"):
+    with pytest.raises(P.ModelLoadError, match="'ghost'"):
         G.run_generation(models[0], DECODING, PROMPTS, out, n_samples=2, max_new_tokens=4, batch_size=2, seed=0)
     assert not called and not out.exists()
 
 
 def test_a_directory_that_is_not_a_model_and_a_corrupt_gguf_fail_by_name(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(M.ModelLoadError, match="'plain'.*without config.json"):
-        M.check_paths([{"name": "plain", "kind": "hf", "path": str(tmp_path / "empty"), "decoding": ["x"]}])
+    with pytest.raises(P.ModelLoadError, match="'plain'.*without config.json"):
+        P.check_paths([{"name": "plain", "kind": "hf", "path": str(tmp_path / "empty"), "decoding": ["x"]}])
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"not a gguf file")
-    with pytest.raises(M.ModelLoadError, match="model 'broken' failed to load"):
+    with pytest.raises(P.ModelLoadError, match="model 'broken' failed to load"):
         M.load({"name": "broken", "kind": "hf", "path": str(bad), "decoding": ["top_p"]}, device="cpu")
 
 
 def test_undefined_decoding_names_the_model():
-    with pytest.raises(M.ModelLoadError, match="'m' asks for undefined decoding settings \\['greedy'\\]"):
-        M.decodings(DECODING, ["greedy"], "m")
-    (d,) = M.decodings(DECODING, ["top_p"], "m")
-    assert d == M.Decoding("top_p", 1.0, 0.9, 0.0, 0)
+    with pytest.raises(P.ModelLoadError, match="'m' asks for undefined decoding settings \\['greedy'\\]"):
+        P.decodings(DECODING, ["greedy"], "m")
+    (d,) = P.decodings(DECODING, ["top_p"], "m")
+    assert d == P.Decoding("top_p", 1.0, 0.9, 0.0, 0)
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ def spine_dir(tmp_path):
 
 def test_spine_model_samples_reproducibly_through_pipeline_sampling(spine_dir, tmp_path):
     lm = M.load(spine_dir, device="cpu")
-    (dec,) = M.decodings(DECODING, ["top_p"], "tiny")
+    (dec,) = P.decodings(DECODING, ["top_p"], "tiny")
     kw = dict(n_samples=3, max_new_tokens=8, batch_size=4, seed=5)
     a = G.sample_responses(lm, [dec], PROMPTS, **kw)
     b = G.sample_responses(lm, [dec], PROMPTS, **kw)
@@ -79,5 +80,5 @@ def test_spine_model_samples_reproducibly_through_pipeline_sampling(spine_dir, t
 
 
 def test_missing_spine_files_fail_by_name(spine_dir, tmp_path):
-    with pytest.raises(M.ModelLoadError, match="'tiny': tokenizer .* does not exist"):
-        M.check_paths([{**spine_dir, "tokenizer": str(tmp_path / "missing.json")}])
+    with pytest.raises(P.ModelLoadError, match="'tiny': tokenizer .* does not exist"):
+        P.check_paths([{**spine_dir, "tokenizer": str(tmp_path / "missing.json")}])

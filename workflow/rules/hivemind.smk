@@ -1,7 +1,7 @@
 # Paper 1 — Artificial Hivemind: many responses per open-ended prompt from each model of a
 # population (one generation job per model, all its decoding settings), sentence embeddings,
 # intra-/inter-model similarity against a random-pair baseline, claims and figures.
-from pipeline.studies.hivemind.models import check_paths as hv_check_paths
+from pipeline.studies.hivemind.population import check_paths as hv_check_paths
 
 HV = study_cfg("hivemind")
 HV_DIR = "results/hivemind"

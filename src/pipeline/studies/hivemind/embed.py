@@ -9,7 +9,6 @@ Vectors are L2-normalised, so a dot product is the cosine.
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Sequence
 
@@ -19,22 +18,18 @@ import pyarrow.compute as pc
 import torch
 
 from pipeline.io import DataError, read_parquet, write_parquet
+from pipeline.models import store
 from pipeline.progress import progress
 
 BACKENDS = ("sentence_transformers", "transformers_mean")
-PACKAGE_PREFIX = "package:"
 
 
 def resolve_model_dir(spec: str) -> Path:
     """A model directory from a path or `package:NAME` (the package's `model/` folder)."""
-    if spec.startswith(PACKAGE_PREFIX):
-        pkg = spec[len(PACKAGE_PREFIX):]
-        found = importlib.util.find_spec(pkg)
-        if found is None or not found.submodule_search_locations:
-            raise DataError(f"embedding model {spec!r}: Python package {pkg!r} is not installed")
-        path = Path(next(iter(found.submodule_search_locations))) / "model"
-    else:
-        path = Path(spec)
+    try:
+        path = store.package_dir(spec) / "model" if spec.startswith(store.PACKAGE_PREFIX) else Path(spec)
+    except FileNotFoundError as exc:
+        raise DataError(f"embedding {exc}") from exc
     if not (path / "config.json").is_file():
         raise DataError(f"embedding model {spec!r}: {path} is not a model directory (no config.json)")
     return path

@@ -18,6 +18,7 @@ import pyarrow as pa
 from pipeline.io import write_parquet
 from pipeline.progress import progress
 from pipeline.studies.hivemind import models as M
+from pipeline.studies.hivemind import population as P
 from pipeline.studies.hivemind.prompts import COLUMNS, load_file_prompts
 
 GENERATION_SCHEMA = pa.schema([
@@ -51,7 +52,7 @@ def model_prompts(entry: Mapping[str, Any], study_prompts: pa.Table, seed: int) 
     return table.set_column(2, "category", pa.array(["task"] * table.num_rows))
 
 
-def sample_responses(lm: M.LanguageModel, decodings: Sequence[M.Decoding], prompts: pa.Table, *,
+def sample_responses(lm: P.LanguageModel, decodings: Sequence[P.Decoding], prompts: pa.Table, *,
                      n_samples: int, max_new_tokens: int, batch_size: int, seed: int) -> pa.Table:
     """n_samples responses to every prompt at every decoding, as a GENERATION_SCHEMA table."""
     if n_samples < 1 or batch_size < 1 or max_new_tokens < 1:
@@ -80,7 +81,7 @@ def run_generation(entry: Mapping[str, Any], decoding_cfg: Mapping[str, Mapping[
                    study_prompts: pa.Table, out: str | Path, *, n_samples: int, max_new_tokens: int,
                    batch_size: int, seed: int, device: str = "auto") -> pa.Table:
     """Load one population entry (failing by name before any generation), sample, write Parquet."""
-    decs = M.decodings(decoding_cfg, entry["decoding"], entry["name"])
+    decs = P.decodings(decoding_cfg, entry["decoding"], entry["name"])
     prompts = model_prompts(entry, study_prompts, seed)
     lm = M.load(entry, device=device)
     table = sample_responses(lm, decs, prompts, n_samples=n_samples,

@@ -10,107 +10,20 @@ Kinds of entry:
   directory (`model.json` with the TransformerConfig, `weights/final.pt` a plain
   state_dict) with a character tokenizer file; sampled through `pipeline.sampling.generate`.
 
-`check_paths` runs before anything is loaded (at DAG build and at the start of a job) so a
-missing model is reported by name before any generation; `load` wraps every load error
-the same way.
+`population.check_paths` runs before anything is loaded (at DAG build and at the start of a
+job) so a missing model is reported by name before any generation; `load` wraps every load
+error the same way.
 """
 from __future__ import annotations
 
-import importlib.util
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
 from pipeline.io import DataError, read_json
-
-PACKAGE_PREFIX = "package:"
-KINDS = ("hf", "spine")
-
-
-class ModelLoadError(RuntimeError):
-    """A model of the population is missing or cannot be loaded; the message names it."""
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """One sampling setting; top_k 0 disables top-k so top-p / min-p act alone."""
-
-    name: str
-    temperature: float = 1.0
-    top_p: float = 1.0
-    min_p: float = 0.0
-    top_k: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"decoding": self.name, "temperature": self.temperature, "top_p": self.top_p,
-                "min_p": self.min_p, "top_k": self.top_k}
-
-
-def decodings(cfg: Mapping[str, Mapping[str, Any]], names: Sequence[str], model: str) -> list[Decoding]:
-    """The named decoding settings of one model; unknown names fail naming the model."""
-    missing = [n for n in names if n not in cfg]
-    if missing:
-        raise ModelLoadError(f"model {model!r} asks for undefined decoding settings {missing} "
-                             f"(defined: {sorted(cfg)})")
-    return [Decoding(name=n, **{k: v for k, v in cfg[n].items() if v is not None}) for n in names]
-
-
-@dataclass
-class Completion:
-    text: str
-    n_tokens: int
-    finished: bool  # ended with EOS rather than at the token budget
-
-
-class LanguageModel(Protocol):
-    name: str
-
-    def complete(self, prompts: Sequence[str], decoding: Decoding, *, max_new_tokens: int,
-                 seed: int) -> list[Completion]: ...
-
-
-def resolve_hf_path(path: str) -> tuple[Path, str | None]:
-    """(directory, GGUF file name or None) for a model directory, a .gguf file or package:NAME."""
-    if path.startswith(PACKAGE_PREFIX):
-        pkg = path[len(PACKAGE_PREFIX):]
-        spec = importlib.util.find_spec(pkg)  # locates the package without importing it
-        if spec is None or not spec.submodule_search_locations:
-            raise FileNotFoundError(f"Python package {pkg!r} is not installed")
-        ggufs = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
-        if not ggufs:
-            raise FileNotFoundError(f"package {pkg!r} holds no .gguf file")
-        return ggufs[0].parent, ggufs[0].name
-    p = Path(path)
-    if p.is_file() and p.suffix == ".gguf":
-        return p.parent, p.name
-    if p.is_dir() and (p / "config.json").is_file():
-        return p, None
-    if p.is_dir():
-        raise FileNotFoundError(f"{p} is a directory without config.json (not a Hugging Face model)")
-    raise FileNotFoundError(f"{p} does not exist")
-
-
-def check_paths(models: Sequence[Mapping[str, Any]]) -> None:
-    """Raise one ModelLoadError naming every enabled model whose files are missing."""
-    problems = []
-    for m in models:
-        if not m.get("enabled", True):
-            continue
-        try:
-            if m["kind"] == "hf":
-                resolve_hf_path(m["path"])
-            elif m["kind"] == "spine":
-                for key in ("model_dir", "tokenizer"):
-                    if not Path(m[key]).exists():
-                        raise FileNotFoundError(f"{key} {m[key]} does not exist")
-            else:
-                raise FileNotFoundError(f"unknown kind {m['kind']!r} (want one of {KINDS})")
-        except (FileNotFoundError, KeyError) as exc:
-            problems.append(f"model {m.get('name', '?')!r}: {exc}")
-    if problems:
-        raise ModelLoadError("cannot find models of studies.hivemind.models:\n  " + "\n  ".join(problems))
+from pipeline.models import store
+from pipeline.studies.hivemind.population import Completion, Decoding, LanguageModel, ModelLoadError, check_paths
 
 
 def _device(name: str) -> torch.device:
@@ -135,7 +48,7 @@ class HFChatModel:
 
         hf_logging.disable_progress_bar()
         self.name = name
-        directory, gguf = resolve_hf_path(path)
+        directory, gguf = store.resolve(path)
         kw = {"gguf_file": gguf} if gguf else {}
         self.device = _device(device)
         torch_dtype = {"auto": torch.bfloat16 if self.device.type == "cuda" else torch.float32,

