@@ -44,9 +44,13 @@ def repo() -> Path:
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> Path:
-    """The smoke preset, end to end, in a temporary directory (the whole DAG, real jobs)."""
+    """The smoke preset, end to end, in a temporary directory (the whole DAG, real jobs).
+
+    What Snakemake printed is kept in `console.txt` next to the results.
+    """
     work = tmp_path_factory.mktemp("smoke")
-    snakemake(work, "--configfile", str(SMOKE), "--cores", "2")
+    out = snakemake(work, "--configfile", str(SMOKE), "--cores", "2")
+    (work / "console.txt").write_text(out.stdout + out.stderr)
     return work
 
 

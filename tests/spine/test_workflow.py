@@ -39,6 +39,14 @@ def test_smoke_preset_end_to_end(smoke_run):
     assert {"val_loss_x1", "val_ppl_x4", "first_token_attn", "max_abs_hidden", "mean_gate", "spikes"} <= metrics
 
 
+def test_every_job_writes_to_its_log_not_the_console(smoke_run):
+    """DeepSpeed's op loader prints from native code and child processes: it must land in the job's log."""
+    console = (smoke_run / "console.txt").read_text()
+    assert not [line for line in console.splitlines() if line.startswith("DeepSpeed ")], console[-3000:]
+    logs = [p.read_text() for p in (smoke_run / "logs" / "gated_attention").glob("evaluate_*.log")]
+    assert logs and all("DeepSpeed deepspeed.ops.comm" in text for text in logs)
+
+
 def test_runs_are_tracked_in_mlflow(smoke_run):
     from mlflow.tracking import MlflowClient
 

@@ -1,7 +1,7 @@
 """Summary table and claims rows of the CRL depth study."""
-import sys
+from pipeline.joblog import to_log
 
-sys.stderr = open(snakemake.log[0], "w")
+to_log(snakemake.log[0])
 
 from pipeline.studies.crl.analysis import analyse  # noqa: E402
 

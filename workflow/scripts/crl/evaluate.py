@@ -1,7 +1,7 @@
 """Final evaluation of one CRL run: random pairs, the hard pair, and the maze oracle."""
-import sys
+from pipeline.joblog import to_log
 
-sys.stderr = open(snakemake.log[0], "w")
+to_log(snakemake.log[0])
 
 from pipeline.runtime import setup  # noqa: E402
 from pipeline.studies.crl.config import parse_run  # noqa: E402

@@ -1,7 +1,7 @@
 """The CRL study's figures: time at goal vs depth, learning curves, depth vs width."""
-import sys
+from pipeline.joblog import to_log
 
-sys.stderr = open(snakemake.log[0], "w")
+to_log(snakemake.log[0])
 
 from pipeline.studies.crl.figures import make_figures  # noqa: E402
 

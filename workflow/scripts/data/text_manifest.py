@@ -1,7 +1,9 @@
 """Write the manifest (rows, checksums) of all token shards."""
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")
+from pipeline.joblog import to_log
+
+to_log(snakemake.log[0])
 
 from pipeline.data.text import write_manifest  # noqa: E402
 

@@ -1,7 +1,9 @@
 """Tokenise one shard of the corpus into train/validation token files."""
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")
+from pipeline.joblog import to_log
+
+to_log(snakemake.log[0])
 
 from pipeline.data.text import tokenize_shard  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Train the byte-level BPE tokenizer on a bounded sample of the corpus."""
-import sys
+from pipeline.joblog import to_log
 
-sys.stderr = open(snakemake.log[0], "w")
+to_log(snakemake.log[0])
 
 from pipeline.data.text import train_tokenizer  # noqa: E402
 

@@ -1,7 +1,9 @@
 """τ_gen, τ_mem and their scaling with n from the evaluation rows; the claims rows."""
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")
+from pipeline.joblog import to_log
+
+to_log(snakemake.log[0])
 
 from pipeline.studies.diffusion.analysis import analyse  # noqa: E402
 

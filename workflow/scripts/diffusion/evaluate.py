@@ -1,7 +1,9 @@
 """Evaluate one exported checkpoint: f_mem, Fréchet distance, train/held-out loss."""
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")
+from pipeline.joblog import to_log
+
+to_log(snakemake.log[0])
 
 from pipeline.runtime import setup  # noqa: E402
 from pipeline.studies.diffusion.evaluate import evaluate_checkpoint  # noqa: E402

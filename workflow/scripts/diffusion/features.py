@@ -1,7 +1,9 @@
 """Train the small classifier whose features define the Fréchet distance."""
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")
+from pipeline.joblog import to_log
+
+to_log(snakemake.log[0])
 
 from pipeline.runtime import setup  # noqa: E402
 from pipeline.studies.diffusion.feature_net import train_feature_net  # noqa: E402

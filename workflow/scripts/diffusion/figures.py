@@ -1,7 +1,7 @@
 """Every figure of the diffusion study."""
-import sys
+from pipeline.joblog import to_log
 
-sys.stderr = open(snakemake.log[0], "w")
+to_log(snakemake.log[0])
 
 from pipeline.studies.diffusion.figures import make_figures  # noqa: E402
 

@@ -1,7 +1,9 @@
 """Write the study's image table (every image once, with the held-out split)."""
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")
+from pipeline.joblog import to_log
+
+to_log(snakemake.log[0])
 
 from pipeline.studies.diffusion.data import prepare_images  # noqa: E402
 

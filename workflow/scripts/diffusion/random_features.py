@@ -1,7 +1,7 @@
 """Loss curves of the analytic random-features model for every n."""
-import sys
+from pipeline.joblog import to_log
 
-sys.stderr = open(snakemake.log[0], "w")
+to_log(snakemake.log[0])
 
 from pipeline.runtime import setup  # noqa: E402
 from pipeline.studies.diffusion.random_features import write_rf_curves  # noqa: E402

@@ -1,7 +1,7 @@
 """Write the training subset of size n for one seed (nested or disjoint, as configured)."""
-import sys
+from pipeline.joblog import to_log
 
-sys.stderr = open(snakemake.log[0], "w")
+to_log(snakemake.log[0])
 
 from pipeline.studies.diffusion.data import write_subset  # noqa: E402
 

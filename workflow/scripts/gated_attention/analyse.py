@@ -1,7 +1,7 @@
 """Claims and figures of the gated-attention study."""
-import sys
+from pipeline.joblog import to_log
 
-sys.stderr = open(snakemake.log[0], "w")
+to_log(snakemake.log[0])
 
 from pipeline.studies.gated_attention.analysis import analyse  # noqa: E402
 

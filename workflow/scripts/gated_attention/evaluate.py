@@ -1,7 +1,7 @@
 """Evaluate one trained gated-attention run."""
-import sys
+from pipeline.joblog import to_log
 
-sys.stderr = open(snakemake.log[0], "w")
+to_log(snakemake.log[0])
 
 from pipeline.studies.gated_attention.evaluate import evaluate  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Intra-/inter-model similarity tables, random-pair baseline, summary and claims."""
-import sys
+from pipeline.joblog import to_log
 
-sys.stderr = open(snakemake.log[0], "w")
+to_log(snakemake.log[0])
 
 from pipeline.studies.hivemind.jobs import analyse_job  # noqa: E402
 

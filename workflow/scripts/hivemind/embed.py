@@ -1,7 +1,7 @@
 """Embed every non-empty response with the configured sentence-embedding model."""
-import sys
+from pipeline.joblog import to_log
 
-sys.stderr = open(snakemake.log[0], "w")
+to_log(snakemake.log[0])
 
 from pipeline.studies.hivemind.jobs import embed_job  # noqa: E402
 

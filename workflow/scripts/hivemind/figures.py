@@ -1,7 +1,7 @@
 """Figures: intra-model similarity per model, inter-model heatmap, response projections."""
-import sys
+from pipeline.joblog import to_log
 
-sys.stderr = open(snakemake.log[0], "w")
+to_log(snakemake.log[0])
 
 from pipeline.studies.hivemind.jobs import figures_job  # noqa: E402
 

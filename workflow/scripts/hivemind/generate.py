@@ -1,7 +1,9 @@
 """Sample responses from one model of the population at each of its decoding settings."""
 import sys
 
-sys.stdout = sys.stderr = open(snakemake.log[0], "w")
+sys.stdout = from pipeline.joblog import to_log
+
+to_log(snakemake.log[0])
 
 from pipeline.studies.hivemind.jobs import generate_job  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Build the study's prompt set (project set, blabber, optional Infinity-Chat)."""
-import sys
+from pipeline.joblog import to_log
 
-sys.stderr = open(snakemake.log[0], "w")
+to_log(snakemake.log[0])
 
 from pipeline.studies.hivemind.jobs import prompts_job  # noqa: E402
 

@@ -1,7 +1,9 @@
 """pass@k curves, coverage, base perplexity of responses, and the RLVR claims rows."""
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")
+from pipeline.joblog import to_log
+
+to_log(snakemake.log[0])
 
 from pipeline.studies.rlvr.analysis import run_analysis  # noqa: E402
 

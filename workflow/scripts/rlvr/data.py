@@ -1,7 +1,9 @@
 """Write the RLVR task's training and held-out problems and its character table."""
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")
+from pipeline.joblog import to_log
+
+to_log(snakemake.log[0])
 
 from pipeline.studies.rlvr.task import write_task  # noqa: E402
 

@@ -1,7 +1,9 @@
 """Sample one model n times per held-out problem; counts, samples and base likelihoods."""
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")
+from pipeline.joblog import to_log
+
+to_log(snakemake.log[0])
 
 from pipeline.studies.rlvr.evaluate import run_eval  # noqa: E402
 

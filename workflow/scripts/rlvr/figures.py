@@ -1,7 +1,7 @@
 """The RLVR figures: pass@k curves, coverage map, base perplexity of responses."""
-import sys
+from pipeline.joblog import to_log
 
-sys.stderr = open(snakemake.log[0], "w")
+to_log(snakemake.log[0])
 
 from pipeline.studies.rlvr.figures import draw_all  # noqa: E402
 

@@ -1,7 +1,9 @@
 """The teacher's sampled solutions to training problems: the distillation data."""
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")
+from pipeline.joblog import to_log
+
+to_log(snakemake.log[0])
 
 from pipeline.studies.rlvr.distill import run_teacher_data  # noqa: E402
 
