@@ -56,5 +56,5 @@ def test_missing_model_stops_the_dag_before_any_job(tmp_path):
     res = snakemake(tmp_path / "wf", "--configfile", str(config), "hivemind", "-n", check=False)
     assert res.returncode != 0
     msg = res.stdout + res.stderr
-    assert "model 'ghost'" in msg and "absent does not exist" in msg
+    assert "model 'ghost'" in msg and "absent' does not exist" in msg
     assert not (tmp_path / "wf/results").exists()

@@ -1,7 +1,7 @@
 """Assemble the claims table from every enabled study."""
-import sys
+from pipeline.joblog import to_log
 
-sys.stderr = open(snakemake.log[0], "w")
+to_log(snakemake.log[0])
 
 from pipeline.claims import assemble  # noqa: E402
 

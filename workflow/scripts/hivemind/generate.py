@@ -1,7 +1,5 @@
 """Sample responses from one model of the population at each of its decoding settings."""
-import sys
-
-sys.stdout = from pipeline.joblog import to_log
+from pipeline.joblog import to_log
 
 to_log(snakemake.log[0])
 
