@@ -159,6 +159,11 @@ def _fmt(x: float | None) -> str:
     return f"{x:.4g}"
 
 
+def _cell(text: str | None) -> str:
+    """A table cell: a literal `|` (e.g. in `|RL∩base|/|RL|` or `max |h|`) would split the column."""
+    return (text or "").replace("|", "\\|")
+
+
 def to_markdown(table: pa.Table) -> str:
     lines = [
         "# Claims: what was measured and whether it held at this scale",
@@ -175,8 +180,8 @@ def to_markdown(table: pa.Table) -> str:
         for r in (r for r in rows if r["study"] == study):
             ci = f"{_fmt(r['effect'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
             lines.append(
-                f"| {r['claim']} | {r['metric']} | {_fmt(r['value'])} | {_fmt(r['baseline'])} | {ci} | "
-                f"{r['n_seeds']} | **{r['verdict']}** | {r['scale']} | {r['note'] or ''} |"
+                f"| {_cell(r['claim'])} | {_cell(r['metric'])} | {_fmt(r['value'])} | {_fmt(r['baseline'])} | {ci} | "
+                f"{r['n_seeds']} | **{r['verdict']}** | {_cell(r['scale'])} | {_cell(r['note'])} |"
             )
         lines.append("")
     return "\n".join(lines)

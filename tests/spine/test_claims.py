@@ -38,3 +38,13 @@ def test_assemble_writes_parquet_and_markdown(tmp_path):
     assert table.num_rows == 2
     md = (tmp_path / "claims.md").read_text()
     assert "## s" in md and "## t" in md and "**inconclusive**" in md
+
+
+def test_pipes_in_cells_do_not_split_the_markdown_table(tmp_path):
+    """Metrics such as |RL∩base|/|RL| and notes such as `max |h|` keep every row at nine columns."""
+    row = judge(**{**BASE, "metric": "|RL∩base|/|RL|"}, values=[1, 2], baselines=[0, 0], higher_is_claimed=True,
+                note="max |h| = 6.3× median RMS")
+    assemble([write_claims([row], tmp_path / "a.parquet")], tmp_path / "claims.parquet", tmp_path / "claims.md")
+    table_rows = [line for line in (tmp_path / "claims.md").read_text().splitlines() if line.startswith("| ")]
+    unescaped = [len(line.replace("\\|", "").split("|")) - 2 for line in table_rows]
+    assert unescaped == [9, 9], table_rows
