@@ -6,7 +6,6 @@ test that inspects it shares a single real Snakemake execution.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +34,14 @@ def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = 
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+def assert_study_done(workdir: Path, study: str, figures: list[str], min_bytes: int) -> None:
+    """The study's figures of the smoke run are real images, and asking for the study again has nothing to do."""
+    for fig in figures:
+        assert (workdir / "results" / study / "figures" / f"{fig}.png").stat().st_size > min_bytes, fig
+    again = snakemake(workdir, "--configfile", str(SMOKE), study, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import yaml
 from pipeline.claims import SCHEMA, VERDICTS
 from pipeline.studies.hivemind.generate import GENERATION_SCHEMA
 
-from tests.conftest import SMOKE, snakemake
+from tests.conftest import SMOKE, assert_study_done, snakemake
 
 
 def smoke_config(tmp: Path, **models) -> Path:
@@ -43,10 +43,7 @@ def test_smoke_preset_runs_the_hivemind_study(smoke_run):
         s = summary["generators"][g]
         assert s["responses"] == n_prompts * block["generation"]["n_samples"]
         assert -1 <= s["mean_random_pair"] < s["mean_intra"] <= 1  # the chat model repeats itself
-    for fig in ("intra", "heatmap", "projection"):
-        assert (out / f"figures/{fig}.png").stat().st_size > 10_000
-    again = snakemake(smoke_run, "--configfile", str(SMOKE), "hivemind", "-n")
-    assert "Nothing to be done" in again.stdout + again.stderr
+    assert_study_done(smoke_run, "hivemind", ["intra", "heatmap", "projection"], 10_000)
 
 
 @pytest.mark.slow
