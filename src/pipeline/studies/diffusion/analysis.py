@@ -129,12 +129,17 @@ def loglog_fit(n: Iterable[float], tau: Iterable[float]) -> Fit:
     return Fit(float(res.slope), float(res.slope - half), float(res.slope + half), float(res.intercept), int(x.size), sizes)
 
 
+def _runs(table: pa.Table, order: str):
+    """((n, seed), that run's rows sorted by `order`) for every run, runs in sorted order."""
+    rows = table.to_pylist()
+    for key in sorted({(r["n"], r["seed"]) for r in rows}):
+        yield key, sorted((r for r in rows if (r["n"], r["seed"]) == key), key=lambda r: r[order])
+
+
 def timescales(evals: pa.Table, thresholds: Mapping[str, Any]) -> pa.Table:
     """One row per (n, seed): τ_gen, τ_mem, τ_loss, the budget, and the final f_mem."""
-    rows = evals.to_pylist()
     out = []
-    for key in sorted({(r["n"], r["seed"]) for r in rows}):
-        rs = sorted((r for r in rows if (r["n"], r["seed"]) == key), key=lambda r: r["step"])
+    for key, rs in _runs(evals, "step"):
         steps = [r["step"] for r in rs]
         out.append({
             "n": key[0], "seed": key[1],
@@ -150,10 +155,8 @@ def timescales(evals: pa.Table, thresholds: Mapping[str, Any]) -> pa.Table:
 
 def rf_timescales(curves: pa.Table, gen_tolerance: float, gap_threshold: float) -> pa.Table:
     """τ_gen (test loss within tolerance of its drop) and τ_mem (train/test gap ≥ threshold)."""
-    rows = curves.to_pylist()
     out = []
-    for key in sorted({(r["n"], r["seed"]) for r in rows}):
-        rs = sorted((r for r in rows if (r["n"], r["seed"]) == key), key=lambda r: r["time"])
+    for key, rs in _runs(curves, "time"):
         times = [r["time"] for r in rs]
         out.append({
             "n": key[0], "seed": key[1],
