@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import yaml
 
+from pipeline.config import load_config
 from pipeline.models.transformer import Transformer, TransformerConfig
 from pipeline.train.engine import EngineConfig, train_loop
 
@@ -27,8 +27,7 @@ PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 tenso
 
 
 def model_for(preset: str, gate: str, ffn: str) -> tuple[Transformer, int, int]:
-    path = REPO / ("config/config.yaml" if preset == "default" else f"config/presets/{preset}.yaml")
-    cfg = yaml.safe_load(path.read_text())
+    cfg = load_config(*([] if preset == "default" else [f"config/presets/{preset}.yaml"]))
     ga, vocab = cfg["studies"]["gated_attention"], cfg["data"]["text"]["vocab_size"]
     m = ga["model"]
     tc = TransformerConfig(vocab_size=vocab, d_model=m["d_model"], n_layers=m["n_layers"], n_heads=m["n_heads"],

@@ -6,14 +6,18 @@ name the offending key as a dotted path (`studies.gated_attention.train.lr`).
 """
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import yaml
 from referencing import Registry, Resource
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA_DIR = REPO / "workflow" / "schemas"
+DEFAULT_CONFIG = REPO / "config" / "config.yaml"
 
 
 class ConfigError(ValueError):
@@ -53,8 +57,27 @@ def validate_config(config: dict[str, Any], schema_dir: Path | str = SCHEMA_DIR)
     return config
 
 
-def study_config(config: dict[str, Any], study: str) -> dict[str, Any]:
-    try:
-        return config["studies"][study]
-    except KeyError as exc:
-        raise ConfigError(f"studies.{study}: missing from the config") from exc
+def overlay(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` merged into a copy of `base` as Snakemake merges `--configfile`s: dicts key by key, anything else replaced."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = overlay(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_config(*overlays: Path | str) -> dict[str, Any]:
+    """The default config with each preset overlay applied in order, as `--configfile a b` gives it to the jobs.
+
+    Presets hold only what differs from the default (config/presets/*.yaml), so a preset file read alone is not
+    a config: tests, benchmarks and tools load it through here.
+    """
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    for path in overlays:
+        path = Path(path)
+        if not path.is_absolute() and not path.exists():
+            path = REPO / path
+        config = overlay(config, yaml.safe_load(path.read_text()) or {})
+    return config

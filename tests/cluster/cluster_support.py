@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.config import load_config
 from slurm_local import PARTITION, free_port
 
 HERE = Path(__file__).resolve().parent
@@ -131,7 +132,7 @@ TEXT_DATA = Path("results") / "data" / "text"
 
 def write_config(dest: Path, edit=None) -> Path:
     """The smoke preset, changed by `edit(config)`, written to `dest` (a full config file)."""
-    config = yaml.safe_load(SMOKE.read_text())
+    config = load_config(SMOKE)
     if edit is not None:
         edit(config)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
+
+from pipeline.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -15,4 +16,4 @@ def _one_thread():
 
 @pytest.fixture
 def smoke_block() -> dict:
-    return yaml.safe_load((ROOT / "config/presets/smoke.yaml").read_text())["studies"]["crl"]
+    return load_config("config/presets/smoke.yaml")["studies"]["crl"]

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-import yaml
 
+from pipeline.config import load_config
 from pipeline.studies.crl.config import ConfigError, networks, parse, parse_run, run_block
 from pipeline.studies.crl.sizing import Dims, agent_params
 
@@ -16,7 +16,7 @@ SCHEMA = json.loads((ROOT / "workflow/schemas/crl.schema.json").read_text())
 @pytest.mark.parametrize("preset", ["config/config.yaml", "config/presets/smoke.yaml", "config/presets/gpu.yaml",
                                     "config/presets/paper.yaml"])
 def test_every_preset_block_matches_the_schema_and_parses(preset):
-    block = yaml.safe_load((ROOT / preset).read_text())["studies"]["crl"]
+    block = load_config(*([] if preset == "config/config.yaml" else [preset]))["studies"]["crl"]
     jsonschema.Draft202012Validator(SCHEMA).validate(block)
     cfg = parse(block)
     parse_run(run_block(block))

@@ -1,8 +1,8 @@
 """The smoke preset runs the diffusion study end to end through the project's Snakefile."""
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
+from pipeline.config import load_config
 from pipeline.claims import SCHEMA, VERDICTS
 from pipeline.studies.diffusion import plan
 
@@ -11,7 +11,7 @@ from tests.conftest import SMOKE, assert_study_done
 
 @pytest.mark.slow
 def test_smoke_preset_runs_the_diffusion_study(smoke_run):
-    block = yaml.safe_load(SMOKE.read_text())["studies"]["diffusion"]
+    block = load_config(SMOKE)["studies"]["diffusion"]
     out = smoke_run / "results/diffusion"
 
     evals = pq.read_table(out / "evals.parquet").to_pylist()

@@ -6,6 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from pipeline.config import load_config
 from pipeline.claims import SCHEMA, VERDICTS
 from pipeline.studies.hivemind.generate import GENERATION_SCHEMA
 
@@ -13,7 +14,7 @@ from tests.conftest import SMOKE, assert_study_done, snakemake
 
 
 def smoke_config(tmp: Path, **models) -> Path:
-    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg = load_config(SMOKE)
     if models:
         cfg["studies"]["hivemind"]["models"] = models["models"]
     path = tmp / "config.yaml"
@@ -24,7 +25,7 @@ def smoke_config(tmp: Path, **models) -> Path:
 @pytest.mark.slow
 def test_smoke_preset_runs_the_hivemind_study(smoke_run):
     out = smoke_run / "results/hivemind"
-    block = yaml.safe_load(SMOKE.read_text())["studies"]["hivemind"]
+    block = load_config(SMOKE)["studies"]["hivemind"]
     gen = pq.read_table(out / "generations/smollm2.parquet")
     assert gen.schema.equals(GENERATION_SCHEMA)
     n_prompts = block["prompts"]["project"]["limit"] + block["prompts"]["blabber"]["limit"]

@@ -5,13 +5,14 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from pipeline.config import load_config
 from pipeline.claims import SCHEMA, VERDICTS
 
 from tests.conftest import SMOKE, assert_study_done, snakemake
 
 
 def smoke_config(tmp: Path, **changes) -> Path:
-    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg = load_config(SMOKE)
     for block, values in changes.items():
         cfg["studies"]["rlvr"][block].update(values)
     path = tmp / "config.yaml"
@@ -22,7 +23,7 @@ def smoke_config(tmp: Path, **changes) -> Path:
 @pytest.mark.slow
 def test_smoke_preset_runs_the_rlvr_study(smoke_run, tmp_path):
     out = smoke_run / "results/rlvr"
-    block = yaml.safe_load(SMOKE.read_text())["studies"]["rlvr"]
+    block = load_config(SMOKE)["studies"]["rlvr"]
     models = ["base", "teacher", "distill-s0", "grpo-s0", "rloo-s0"]
     for m in models:
         counts = pq.read_table(out / f"eval/{m}/counts.parquet").to_pylist()

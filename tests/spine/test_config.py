@@ -4,19 +4,19 @@ import copy
 import pytest
 import yaml
 
-from pipeline.config import ConfigError, validate_config
+from pipeline.config import ConfigError, load_config, validate_config
 from tests.conftest import REPO, snakemake
 
 PRESETS = ["config/config.yaml", "config/presets/smoke.yaml", "config/presets/gpu.yaml", "config/presets/paper.yaml"]
 
 
-def load(path="config/config.yaml"):
-    return yaml.safe_load((REPO / path).read_text())
+def load():
+    return load_config()
 
 
 @pytest.mark.parametrize("path", PRESETS)
 def test_presets_validate(path):
-    validate_config(load(path))
+    validate_config(load_config(*[p for p in [path] if "presets" in p]))
 
 
 def set_key(cfg, dotted, value):

@@ -12,6 +12,7 @@ import psutil
 import pytest
 import yaml
 
+from pipeline.config import load_config
 from pipeline.io import read_parquet
 from tests.conftest import REPO, SMOKE, snakemake
 
@@ -75,7 +76,7 @@ def test_figures_are_artifacts_and_the_html_report_builds(smoke_run):
 
 @pytest.mark.slow
 def test_changed_parameter_reruns_only_its_dependents(tmp_path):
-    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg = load_config(SMOKE)
     for name, block in cfg["studies"].items():
         block["enabled"] = name == "gated_attention"
     before, after = tmp_path / "before.yaml", tmp_path / "after.yaml"
@@ -95,7 +96,7 @@ def test_changed_parameter_reruns_only_its_dependents(tmp_path):
 
 @pytest.mark.slow
 def test_killed_training_job_resumes_to_the_same_result(tmp_path):
-    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg = load_config(SMOKE)
     ga = cfg["studies"]["gated_attention"]
     ga["train"].update(steps=400, ckpt_every=4)  # long enough to be stopped mid-run
     conf = tmp_path / "long.yaml"
