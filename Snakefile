@@ -4,7 +4,15 @@
 #   snakemake --cores all --configfile config/presets/smoke.yaml
 #   snakemake --profile profiles/slurm --configfile config/presets/paper.yaml
 #   snakemake <study>                                       # one study: gated_attention, diffusion, crl, rlvr, hivemind
+from snakemake.utils import min_version
+
+min_version("9.27")
+
+
 configfile: f"{workflow.basedir}/config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"

@@ -219,16 +219,6 @@ def net_name(depth: int, width: int) -> str:
     return f"d{depth}_w{width}"
 
 
-def parse_net(name: str) -> tuple[int, int]:
-    try:
-        d, w = name.split("_")
-        if d[0] != "d" or w[0] != "w":
-            raise ValueError
-        return int(d[1:]), int(w[1:])
-    except (ValueError, IndexError):
-        raise ConfigError(f"network name must look like d<depth>_w<width>, got {name!r}") from None
-
-
 def networks(cfg: CRLConfig) -> list[dict]:
     """Every (depth, width) to train: the depth sweep and the widened shallow controls.
 
