@@ -6,6 +6,7 @@ test that inspects it shares a single real Snakemake execution.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,14 @@ def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = 
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+def job_counts(dry_run_stdout: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}; {} when there is nothing to be done."""
+    if "Job stats:" not in dry_run_stdout:
+        return {}
+    table = dry_run_stdout.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
 
 
 def assert_study_done(workdir: Path, study: str, figures: list[str], min_bytes: int) -> None:

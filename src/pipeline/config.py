@@ -57,6 +57,19 @@ def validate_config(config: dict[str, Any], schema_dir: Path | str = SCHEMA_DIR)
     return config
 
 
+def canonical(value: Any) -> Any:
+    """`value` with every dict's keys sorted, recursively.
+
+    Snakemake compares a rule's params by their repr, so the order of keys in a config file (or of
+    the files in a stack) would otherwise re-run jobs whose values did not change.
+    """
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
 def overlay(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """`over` merged into a copy of `base` as Snakemake merges `--configfile`s: dicts key by key, anything else replaced."""
     out = copy.deepcopy(base)

@@ -2,7 +2,9 @@
 
     python -m pipeline.launch --nproc N package.module:function --spec '<json>'
 
-The entry is called as `function(spec: dict)` on every rank. Inside a SLURM allocation (and
+The entry is called as `function(spec: dict)` on every rank, with the runtime settings that change
+no number (threads, tracking) merged in from the JSON in PIPELINE_RUNTIME (set by the workflow), so
+they never sit in a rule's params and a change to them re-runs nothing. Inside a SLURM allocation (and
 not already inside a job step) it runs `srun -n N`: one task per GPU, ranks from SLURM's
 variables, and the tasks are what `--signal` reaches before the time limit. Elsewhere N > 1
 uses `torchrun --standalone`. PIPELINE_LAUNCHER=local|torchrun|srun overrides the choice.
@@ -17,11 +19,26 @@ import shlex
 import sys
 
 
+def runtime() -> dict:
+    """The runtime settings the workflow put in PIPELINE_RUNTIME (a JSON object)."""
+    raw = os.environ.get("PIPELINE_RUNTIME")
+    if raw is None:
+        raise SystemExit("PIPELINE_RUNTIME is not set: run this through Snakemake, or set it to a JSON object "
+                         "such as '{\"threads\": 1, \"tracking\": {\"uri\": null, \"enabled\": false}}'")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"PIPELINE_RUNTIME is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise SystemExit(f"PIPELINE_RUNTIME must be a JSON object, got {raw!r}")
+    return value
+
+
 def call_entry(target: str, spec: dict) -> None:
     module, _, func = target.partition(":")
     if not func:
         raise SystemExit(f"entry point must look like 'package.module:function', got {target!r}")
-    getattr(importlib.import_module(module), func)(spec)
+    getattr(importlib.import_module(module), func)({**spec, **runtime()})
 
 
 def choose(nproc: int) -> str:

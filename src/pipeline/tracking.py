@@ -1,6 +1,7 @@
 """MLflow as a mirror of each job: browsing only, never a source of truth.
 
-Each job is one MLflow run (experiment per study). Metrics are buffered and sent in
+Each Snakemake invocation is one parent run per study (created when the workflow starts, see
+`start_parents`), and each job a child run of it (experiment per study). Metrics are buffered and sent in
 batches; with the embedded sqlite store every write holds an exclusive file lock so that
 concurrent jobs never hit "database is locked". If the store or server fails, the job warns
 once, stops mirroring and carries on: the Parquet files it writes are complete regardless.
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_STORE = "results/mlflow.db"
 FLUSH_EVERY_S = 10.0
+# {study: parent run id} of this Snakemake invocation, set by the workflow's onstart handler and
+# inherited by every job (local processes and SLURM jobs alike: sbatch exports the environment).
+PARENTS_ENV = "PIPELINE_MLFLOW_PARENTS"
 
 
 def config_hash(cfg: Any) -> str:
@@ -60,6 +64,87 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+@contextlib.contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """An exclusive file lock around a write to an sqlite store (no lock needed for a server)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(uri[len("sqlite:///"):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{db}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _experiment(client, study: str, uri: str) -> str:
+    exp = client.get_experiment_by_name(study)
+    if exp is not None:
+        return exp.experiment_id
+    kwargs = {}
+    if uri.startswith("sqlite:///"):
+        root = Path(uri[len("sqlite:///"):]).parent / "mlartifacts"
+        kwargs["artifact_location"] = root.resolve().as_uri()
+    try:
+        return client.create_experiment(study, **kwargs)
+    except Exception:  # created concurrently by another job
+        return client.get_experiment_by_name(study).experiment_id
+
+
+def start_parents(studies: list[str], tracking: Mapping[str, Any]) -> dict[str, str]:
+    """One parent run per study for this Snakemake invocation; {} (with a warning) if MLflow fails.
+
+    Called once by the workflow's `onstart`; the jobs' runs become its children, so the MLflow UI
+    groups them by invocation. A failure here never stops the workflow.
+    """
+    if not tracking.get("enabled", True) or not studies:
+        return {}
+    uri = resolve_uri(tracking.get("uri"))
+    try:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=uri)
+        name = "snakemake " + time.strftime("%Y-%m-%d %H:%M:%S")
+        parents = {}
+        with _store_lock(uri):
+            for study in studies:
+                run = client.create_run(_experiment(client, study, uri), run_name=name,
+                                        tags={"study": study, "rule": "snakemake", "git_commit": git_commit()})
+                parents[study] = run.info.run_id
+        return parents
+    except Exception as exc:  # the mirror must never stop the workflow
+        warnings.warn(f"MLflow tracking at {uri} failed while starting the parent runs ({type(exc).__name__}: "
+                      f"{exc}); jobs will try to mirror on their own", RuntimeWarning, stacklevel=2)
+        return {}
+
+
+def end_parents(parents: Mapping[str, str], tracking: Mapping[str, Any], status: str) -> None:
+    """Mark this invocation's parent runs FINISHED or FAILED (`onsuccess` / `onerror`)."""
+    if not parents:
+        return
+    uri = resolve_uri(tracking.get("uri"))
+    try:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=uri)
+        with _store_lock(uri):
+            for run_id in parents.values():
+                client.set_terminated(run_id, status)
+    except Exception as exc:
+        warnings.warn(f"MLflow tracking at {uri} failed while ending the parent runs: {exc}", RuntimeWarning,
+                      stacklevel=2)
+
+
+def _parent_of(study: str) -> str | None:
+    try:
+        return json.loads(os.environ.get(PARENTS_ENV) or "{}").get(study)
+    except (json.JSONDecodeError, AttributeError):
+        return None
+
+
 class Tracker:
     """One job's MLflow run. Use as a context manager; safe to use when MLflow is down."""
 
@@ -89,20 +174,6 @@ class Tracker:
         self._failed = False
 
     # -- plumbing -------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _store_lock(self) -> Iterator[None]:
-        if not self.uri.startswith("sqlite:///"):
-            yield
-            return
-        db = Path(self.uri[len("sqlite:///"):])
-        db.parent.mkdir(parents=True, exist_ok=True)
-        with open(f"{db}.lock", "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
     def _fail(self, what: str, exc: BaseException) -> None:
         if not self._failed:
             warnings.warn(
@@ -117,7 +188,7 @@ class Tracker:
         if not self.enabled or self._failed:
             return None
         try:
-            with self._store_lock():
+            with _store_lock(self.uri):
                 return fn(*args, **kwargs)
         except Exception as exc:  # any failure of the mirror must not stop the job
             self._fail(what, exc)
@@ -136,18 +207,7 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self._client = MlflowClient(tracking_uri=self.uri)
-        exp = self._client.get_experiment_by_name(self.study)
-        if exp is None:
-            kwargs = {}
-            if self.uri.startswith("sqlite:///"):
-                root = Path(self.uri[len("sqlite:///"):]).parent / "mlartifacts"
-                kwargs["artifact_location"] = root.resolve().as_uri()
-            try:
-                exp_id = self._client.create_experiment(self.study, **kwargs)
-            except Exception:  # created concurrently by another job
-                exp_id = self._client.get_experiment_by_name(self.study).experiment_id
-        else:
-            exp_id = exp.experiment_id
+        exp_id = _experiment(self._client, self.study, self.uri)
         wc = ",".join(f"{k}={v}" for k, v in sorted(self.wildcards.items()))
         tags = {
             "study": self.study,
@@ -157,6 +217,9 @@ class Tracker:
             "git_commit": git_commit(),
             **{f"wildcard.{k}": str(v) for k, v in self.wildcards.items()},
         }
+        parent = _parent_of(self.study)
+        if parent:
+            tags["mlflow.parentRunId"] = parent
         name = f"{self.rule}[{wc}]" if wc else self.rule
         run = self._client.create_run(exp_id, run_name=name, tags=tags)
         self._run_id = run.info.run_id

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import DEFAULT_CONFIG, load_config, overlay
+from pipeline.config import DEFAULT_CONFIG, canonical, load_config, overlay
 from tests.conftest import REPO
 
 PRESETS = sorted((REPO / "config" / "presets").glob("*.yaml"))
@@ -48,6 +48,13 @@ def test_overlay_merges_dicts_and_replaces_everything_else():
     base = {"a": {"b": 1, "c": [1, 2]}, "d": 3}
     assert overlay(base, {"a": {"c": [9]}, "d": None}) == {"a": {"b": 1, "c": [9]}, "d": None}
     assert base == {"a": {"b": 1, "c": [1, 2]}, "d": 3}  # the base is not modified
+
+
+def test_canonical_order_does_not_depend_on_the_files():
+    a = {"b": {"y": 1, "x": [{"q": 1, "p": 2}]}, "a": 0}
+    b = {"a": 0, "b": {"x": [{"p": 2, "q": 1}], "y": 1}}
+    assert repr(canonical(a)) == repr(canonical(b))  # Snakemake compares params by repr
+    assert repr(a) != repr(b)
 
 
 def test_restating_check_catches_a_restated_default(tmp_path):

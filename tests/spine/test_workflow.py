@@ -14,15 +14,9 @@ import yaml
 
 from pipeline.config import load_config
 from pipeline.io import read_parquet
-from tests.conftest import REPO, SMOKE, snakemake
+from tests.conftest import REPO, SMOKE, job_counts, snakemake
 
 GA = "results/gated_attention"
-
-
-def job_counts(dry_run_stdout: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run as {rule: count}."""
-    table = dry_run_stdout.split("Job stats:")[1].split("total")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
 
 
 def test_smoke_preset_end_to_end(smoke_run):
@@ -60,6 +54,12 @@ def test_runs_are_tracked_in_mlflow(smoke_run):
     assert "train.lr" in run.data.params
     history = client.get_metric_history(run.info.run_id, "loss")
     assert len(history) == max(h.step for h in history) > 1
+    # every job is a child of its study's parent run for the invocation, which ended FINISHED
+    parents = {r.data.tags.get("mlflow.parentRunId") for r in runs}
+    assert len(parents) == 1 and None not in parents
+    parent = client.get_run(parents.pop())
+    assert parent.data.tags["rule"] == "snakemake" and parent.info.status == "FINISHED"
+    assert parent.info.experiment_id == exp.experiment_id
 
 
 def test_figures_are_artifacts_and_the_html_report_builds(smoke_run):

@@ -1,13 +1,18 @@
 # Shared helpers: config validation, the enabled studies, how training jobs are launched
 # and what they ask a scheduler for.
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
 
-from pipeline.config import validate_config
+from pipeline.config import canonical, validate_config
+from pipeline.tracking import PARENTS_ENV, end_parents, start_parents
 
 validate_config(config)  # stops the DAG build with the offending key's path
+_sorted = canonical(config)  # key order in the YAML files changes no number: keep it out of the params
+config.clear()
+config.update(_sorted)
 
 STUDIES = ["gated_attention", "diffusion", "crl", "rlvr", "hivemind"]
 ENABLED = [s for s in STUDIES if config["studies"].get(s, {}).get("enabled", False)]
@@ -16,9 +21,27 @@ TRACKING = config["tracking"]
 THREADS = config["train"]["threads"]
 DEVICE = config["train"]["device"]
 
+# What changes no number reaches the jobs through the environment, never through a rule's params
+# or shell command: a changed tracking server, thread count or venv location re-runs nothing.
+os.environ["PIPELINE_PYTHON"] = sys.executable
+os.environ["PIPELINE_RUNTIME"] = json.dumps({"threads": THREADS, "tracking": TRACKING})
+
 
 wildcard_constraints:
     seed=r"\d+",
+
+
+# One MLflow parent run per study for this invocation; every job's run is its child.
+onstart:
+    os.environ[PARENTS_ENV] = json.dumps(start_parents(ENABLED, TRACKING))
+
+
+onsuccess:
+    end_parents(json.loads(os.environ.get(PARENTS_ENV, "{}")), TRACKING, "FINISHED")
+
+
+onerror:
+    end_parents(json.loads(os.environ.get(PARENTS_ENV, "{}")), TRACKING, "FAILED")
 
 
 def study_cfg(study):
@@ -26,9 +49,13 @@ def study_cfg(study):
 
 
 def launch(target, spec, nproc=1):
-    """Shell command running `target(spec)` on nproc ranks; every value is shell-quoted."""
-    return shlex.join([sys.executable, "-m", "pipeline.launch", "--nproc", str(nproc), target,
-                       "--spec", json.dumps(spec, sort_keys=True)])
+    """Shell command running `target(spec)` on nproc ranks; every value is shell-quoted.
+
+    `spec` holds only what changes a result (it is a param: a change re-runs the job); the interpreter
+    and the runtime settings come from PIPELINE_PYTHON / PIPELINE_RUNTIME, set above.
+    """
+    return '"$PIPELINE_PYTHON" ' + shlex.join(["-m", "pipeline.launch", "--nproc", str(nproc), target,
+                                                "--spec", json.dumps(spec, sort_keys=True)])
 
 
 def train_resources(t, runtime=60, mem_mb=4000):

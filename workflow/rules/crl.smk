@@ -20,7 +20,7 @@ def crl_train_spec(wc):
     return {
         "run_cfg": crl_run_block(CRL), "depth": net["depth"], "width": net["width"], "seed": int(wc.seed),
         "net": wc.crl_net, "out_dir": f"{CRL_DIR}/runs/{wc.crl_net}/seed{wc.seed}",
-        "threads": THREADS, "device": DEVICE, "tracking": TRACKING,
+        "device": DEVICE,
     }
 
 
@@ -56,6 +56,7 @@ rule crl_evaluate:
     params:
         run_cfg=crl_run_block(CRL),
         net=lambda wc: CRL_NETS[wc.crl_net],
+        device=DEVICE,
     threads: THREADS
     log:
         "logs/crl/evaluate_{crl_net}_seed{seed}.log",

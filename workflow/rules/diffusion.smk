@@ -46,7 +46,7 @@ def df_train_spec(wc):
         "subset": df_subset(wc.df_n, wc.seed), "out_dir": df_run_dir(wc.df_n, wc.seed),
         "n": int(wc.df_n), "seed": int(wc.seed), "model": DF["model"], "ddpm": DF["ddpm"],
         "train": DF["train"], "checkpoints": DF["checkpoints"],
-        "threads": THREADS, "device": DEVICE, "tracking": TRACKING,
+        "device": DEVICE,
     }
 
 
@@ -138,7 +138,6 @@ rule diffusion_evaluate:
         weights=lambda wc: f"{df_run_dir(wc.df_n, wc.seed)}/weights/step{wc.df_step}.pt",
         cfg=DF_EVAL_CFG,
         device=DEVICE,
-        tracking=TRACKING,
     threads: THREADS
     resources:
         runtime=30,

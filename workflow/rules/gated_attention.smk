@@ -20,7 +20,7 @@ def ga_train_spec(wc):
         "manifest": f"{TEXT_DIR}/manifest.json",
         "out_dir": f"{GA_DIR}/runs/{wc.ffn}_{wc.gate}_{wc.regime}_s{wc.seed}",
         "model": GA["model"], "train": ga_train_cfg(wc.regime), "gate": wc.gate, "ffn": wc.ffn,
-        "seed": int(wc.seed), "threads": THREADS, "device": DEVICE, "tracking": TRACKING,
+        "seed": int(wc.seed), "device": DEVICE,
         "wildcards": dict(wc.items()), "verify_checksums": TEXT["verify_checksums"],
         "config_key": "studies.gated_attention." + ("stress" if wc.regime == "stress" else "train"),
     }
@@ -66,6 +66,7 @@ rule ga_evaluate:
     params:
         model=GA["model"],
         eval=GA["eval"],
+        device=DEVICE,
     threads: THREADS
     log:
         "logs/gated_attention/evaluate_{ffn}_{gate}_{regime}_s{seed}.log",

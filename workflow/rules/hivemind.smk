@@ -72,7 +72,6 @@ rule hivemind_generate:
         generation=HV["generation"],
         seed=HV["seed"],
         device=DEVICE,
-        tracking=TRACKING,
     threads: THREADS
     resources:
         gpu=1 if DEVICE == "cuda" else 0,
@@ -92,7 +91,6 @@ rule hivemind_embed:
     params:
         embedding=HV["embedding"],
         device=DEVICE,
-        tracking=TRACKING,
     threads: THREADS
     resources:
         gpu=1 if DEVICE == "cuda" else 0,
@@ -117,7 +115,6 @@ rule hivemind_analyse:
     params:
         cfg={**HV["analysis"], "seed": HV["seed"], "rl_pairs": HV["rl_pairs"]},
         scale=SCALE,
-        tracking=TRACKING,
     log:
         "logs/hivemind/analyse.log",
     script:

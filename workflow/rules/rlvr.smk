@@ -38,7 +38,7 @@ def rlvr_common(name, block, seed, rule):
     """The part of every training spec that is not specific to SFT or RL."""
     return {"out_dir": rlvr_model_dir(name), "train": RL_CFG[block]["train"], "seed": int(seed),
             "tokenizer": RL_DATA["tokenizer.json"], "rule": rule, "config_key": f"studies.rlvr.{block}.train",
-            "threads": THREADS, "device": DEVICE, "tracking": TRACKING, "wildcards": {"model": name}}
+            "device": DEVICE, "wildcards": {"model": name}}
 
 
 def rlvr_sft_spec(name, block, seed, model_cfg=None, init=None, data=RL_DATA["train.parquet"]):
@@ -82,8 +82,9 @@ rule rlvr_data:
 
 
 rule rlvr_base:
-    input:
-        **RL_DATA,
+    input:  # what SFT reads; the held-out problems are for evaluation only
+        train=RL_DATA["train.parquet"],
+        tokenizer=RL_DATA["tokenizer.json"],
     output:
         **rlvr_model_files("base"),
     params:
@@ -101,7 +102,8 @@ rule rlvr_base:
 
 rule rlvr_teacher:
     input:
-        **RL_DATA,
+        train=RL_DATA["train.parquet"],
+        tokenizer=RL_DATA["tokenizer.json"],
     output:
         **rlvr_model_files("teacher"),
     params:
@@ -132,6 +134,7 @@ rule rlvr_teacher_data:
                  "seed": RL_CFG["distill"]["data_seed"], "max_new_tokens": RL_CFG["sampling"]["max_new_tokens"]},
         batch_size=RL_CFG["sampling"]["batch_size"],
         checker=RL_CFG["task"]["checker"],
+        device=DEVICE,
     threads: THREADS
     log:
         "logs/rlvr/teacher_data.log",
@@ -193,6 +196,7 @@ rule rlvr_evaluate:
         eval={**RL_CFG["eval"], "max_new_tokens": RL_CFG["sampling"]["max_new_tokens"],
               "batch_size": RL_CFG["sampling"]["batch_size"]},
         checker=RL_CFG["task"]["checker"],
+        device=DEVICE,
     threads: THREADS
     resources:
         **rlvr_eval_resources(),

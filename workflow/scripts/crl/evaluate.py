@@ -9,7 +9,7 @@ from pipeline.studies.crl.evaluate import evaluate_run  # noqa: E402
 from pipeline.tracking import Tracker  # noqa: E402
 
 net, cfg = snakemake.params.net, snakemake.config
-device = setup(snakemake.threads, cfg["train"]["device"])
+device = setup(snakemake.threads, snakemake.params.device)
 wildcards = dict(snakemake.wildcards.items())
 with Tracker("crl", "crl_evaluate", wildcards=wildcards, params={"run_cfg": snakemake.params.run_cfg, **wildcards},
              uri=cfg["tracking"]["uri"], enabled=cfg["tracking"]["enabled"]) as tracker:

@@ -13,7 +13,7 @@ wc, inp, out, params = snakemake.wildcards, snakemake.input, snakemake.output, s
 device = setup(snakemake.threads, params.device)
 n, seed, step = int(wc.df_n), int(wc.seed), int(wc.df_step)
 with Tracker("diffusion", "diffusion_evaluate", wildcards={"n": n, "seed": seed, "step": step}, params=params.cfg,
-             uri=params.tracking["uri"], enabled=params.tracking["enabled"]) as tracker:
+             uri=snakemake.config["tracking"]["uri"], enabled=snakemake.config["tracking"]["enabled"]) as tracker:
     row = evaluate_checkpoint(weights=params.weights, train_result=inp.result, subset=inp.subset, images=inp.images,
                               feature_weights=inp.feature_weights, feature_meta=inp.feature_meta, cfg=params.cfg,
                               n=n, seed=seed, step=step, out_row=out.row, out_samples=out.samples, device=device)

@@ -9,6 +9,6 @@ cfg = snakemake.config
 evaluate({
     "weights": snakemake.input.weights, "metrics": snakemake.input.metrics, "manifest": snakemake.input.manifest,
     "model": snakemake.params.model, "eval": snakemake.params.eval, "gate": snakemake.wildcards.gate,
-    "ffn": snakemake.wildcards.ffn, "threads": snakemake.threads, "device": cfg["train"]["device"],
+    "ffn": snakemake.wildcards.ffn, "threads": snakemake.threads, "device": snakemake.params.device,
     "out": snakemake.output[0], "tracking": cfg["tracking"], "wildcards": dict(snakemake.wildcards.items()),
 })

@@ -8,4 +8,4 @@ from pipeline.studies.hivemind.jobs import analyse_job  # noqa: E402
 out = snakemake.output
 analyse_job(snakemake.input.embeddings, list(snakemake.input.generations),
             {k: out[k] for k in ("intra", "inter", "random_pairs", "summary", "claims")},
-            snakemake.params.cfg, snakemake.params.scale, snakemake.params.tracking)
+            snakemake.params.cfg, snakemake.params.scale, snakemake.config["tracking"])

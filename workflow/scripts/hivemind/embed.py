@@ -7,4 +7,4 @@ from pipeline.studies.hivemind.jobs import embed_job  # noqa: E402
 
 p = snakemake.params
 embed_job(list(snakemake.input), snakemake.output[0], p.embedding, threads=snakemake.threads,
-          device=p.device, tracking=p.tracking)
+          device=p.device, tracking=snakemake.config["tracking"])

@@ -7,4 +7,4 @@ from pipeline.studies.hivemind.jobs import generate_job  # noqa: E402
 
 p = snakemake.params
 generate_job(snakemake.input.prompts, snakemake.output[0], p.entry, p.decoding, p.generation, p.seed,
-             threads=snakemake.threads, device=p.device, tracking=p.tracking)
+             threads=snakemake.threads, device=p.device, tracking=snakemake.config["tracking"])

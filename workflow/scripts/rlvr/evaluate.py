@@ -12,7 +12,7 @@ summary = run_eval({
     "name": snakemake.wildcards.rlvr_model, "model_dir": p.model_dir, "base_dir": p.base_dir,
     "heldout": snakemake.input.heldout, "tokenizer": snakemake.input.tokenizer, "eval": p.eval,
     "checker": p.checker, "counts_out": snakemake.output.counts, "samples_out": snakemake.output.samples,
-    "threads": snakemake.threads, "device": cfg["train"]["device"], "tracking": cfg["tracking"],
+    "threads": snakemake.threads, "device": p.device, "tracking": cfg["tracking"],
     "wildcards": {"model": snakemake.wildcards.rlvr_model},
 })
 print(f"{snakemake.wildcards.rlvr_model}: {summary}", file=sys.stderr)

@@ -11,6 +11,6 @@ cfg, p = snakemake.config, snakemake.params
 summary = run_teacher_data({
     "teacher_dir": p.teacher_dir, "train": snakemake.input.train, "tokenizer": snakemake.input.tokenizer,
     "checker": p.checker, "distill": p.distill, "batch_size": p.batch_size, "out": snakemake.output[0],
-    "threads": snakemake.threads, "device": cfg["train"]["device"], "tracking": cfg["tracking"],
+    "threads": snakemake.threads, "device": p.device, "tracking": cfg["tracking"],
 })
 print(f"teacher data: {summary}", file=sys.stderr)
