@@ -102,7 +102,8 @@ def welch_interval(a: Sequence[float], b: Sequence[float], *, floor: float, leve
         return _nan(n, unit, est)
     vx, vy = max(x.var(ddof=1), floor**2) / x.size, max(y.var(ddof=1), floor**2) / y.size
     se = math.sqrt(vx + vy)
-    df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
+    df = ((vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1)) if se > 0
+          else min(x.size, y.size) - 1)
     q, qp = _quantiles(df, level)
     m = float(x.mean() - y.mean())
     return Interval(m, m - q * se, m + q * se, (q + qp) * se, n, unit)
