@@ -10,7 +10,8 @@ Every claims row in every study is decided here, so a reader has one set of choi
 - Over prompts or problems (many units, one run): a paired percentile bootstrap over the
   units (`bootstrap_interval`); the statistic is recomputed on resampled unit indices, so
   pairing (the same prompt under two models) is kept.
-- Fitted slopes (scaling laws): the OLS slope with its t interval (`slope_interval`).
+- Fitted slopes (scaling laws): the OLS slope with its t interval (`slope_interval`), the
+  residual SD floored at the resolution the fitted quantity is measured at.
 - A noise floor: the spread per unit never drops below `floor`, the sampling SD of one
   evaluation of the effect (a count's Poisson SD, a pass rate's binomial SD, a loss's
   standard error over windows). Identical per-seed values (1, 1 spikes) then give an
@@ -132,19 +133,27 @@ def bootstrap_interval(stat: Callable[[np.ndarray], float], n: int, *, seed: int
     return Interval(est, lo, hi, (z + zp) * se, n, unit)
 
 
-def slope_interval(x: Sequence[float], y: Sequence[float], *, level: float = LEVEL) -> tuple[Interval, float]:
-    """OLS slope of y on x with its t interval and MDE (NaN below three points); also the intercept."""
+def slope_interval(x: Sequence[float], y: Sequence[float], *, floor: float = 0.0,
+                   level: float = LEVEL) -> tuple[Interval, float]:
+    """OLS slope of y on x with its t interval and MDE (NaN below three points); also the intercept.
+
+    `floor`: the smallest credible residual SD (the resolution y is measured at), so points
+    lying exactly on a line never give a zero-width interval.
+    """
     xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     ok = np.isfinite(xa) & np.isfinite(ya)
     xa, ya = xa[ok], ya[ok]
     if np.unique(xa).size < 2:
         return _nan(int(xa.size), "points"), math.nan
-    res = _st.linregress(xa, ya)
+    slope, intercept = np.polyfit(xa, ya, 1)
+    s, b = float(slope), float(intercept)
     if xa.size < 3:
-        return _nan(int(xa.size), "points", float(res.slope)), float(res.intercept)
+        return _nan(int(xa.size), "points", s), b
+    resid = ya - (s * xa + b)
+    sd = max(math.sqrt(float(resid @ resid) / (xa.size - 2)), floor)
+    se = sd / math.sqrt(float(((xa - xa.mean()) ** 2).sum()))
     q, qp = _quantiles(xa.size - 2, level)
-    s, se = float(res.slope), float(res.stderr)
-    return Interval(s, s - q * se, s + q * se, (q + qp) * se, int(xa.size), "points"), float(res.intercept)
+    return Interval(s, s - q * se, s + q * se, (q + qp) * se, int(xa.size), "points"), b
 
 
 def band_interval(slope: Interval, target: float, tol: float) -> Interval:
