@@ -111,11 +111,14 @@ def welch_interval(a: Sequence[float], b: Sequence[float], *, floor: float, leve
 
 
 def bootstrap_interval(stat: Callable[[np.ndarray], float], n: int, *, seed: int, n_boot: int = 2000,
-                       floor: float = 0.0, level: float = LEVEL, unit: str = "prompts") -> Interval:
+                       floor: float = 0.0, shared_se: float = 0.0, level: float = LEVEL,
+                       unit: str = "prompts") -> Interval:
     """Percentile interval of `stat(indices)` over `n` units resampled with replacement.
 
     The statistic sees resampled indices, so paired measures (one prompt, two models) stay
-    paired. The interval is widened symmetrically when the bootstrap SE is below `floor`.
+    paired. The interval is widened symmetrically when the bootstrap SE is below `floor`, and
+    each half-width is combined in quadrature with `shared_se` (a baseline measured once,
+    such as a calibration constant, whose error the resampling cannot see).
     """
     if n < 2:
         return _nan(n, unit, stat(np.arange(n)) if n else math.nan)
@@ -130,7 +133,9 @@ def bootstrap_interval(stat: Callable[[np.ndarray], float], n: int, *, seed: int
     se = max(float(vals.std(ddof=1)), floor)
     z, zp = float(_st.norm.ppf(1 - alpha)), float(_st.norm.ppf(POWER))
     lo, hi = min(lo, est - z * floor), max(hi, est + z * floor)
-    return Interval(est, lo, hi, (z + zp) * se, n, unit)
+    lo = est - math.hypot(est - lo, z * shared_se)
+    hi = est + math.hypot(hi - est, z * shared_se)
+    return Interval(est, lo, hi, (z + zp) * math.hypot(se, shared_se), n, unit)
 
 
 def slope_interval(x: Sequence[float], y: Sequence[float], *, floor: float = 0.0,
