@@ -47,7 +47,7 @@ class Claim:
     effect: float
     ci_low: float
     ci_high: float
-    n_seeds: int
+    n_seeds: int  # units the interval is over: seeds, prompts or fitted points (pipeline.stats.Interval.n)
     verdict: str
     scale: str
     note: str = ""
@@ -135,7 +135,8 @@ def to_markdown(table: pa.Table) -> str:
         "says otherwise, the 95% CI is a Student-t interval of the mean effect over seeds, and a verdict "
         "needs the whole interval on one side of the margin. `mde` is the smallest distance from the "
         "margin this design (its spread and its number of seeds, prompts or points) would detect with "
-        "80% power; docs/claims.md lists each claim's metric, precondition and falsifier.",
+        "80% power; `n` counts the units the interval is over (seeds; prompts for hivemind; (size, seed) "
+        "points for the diffusion slopes). docs/claims.md lists each claim's metric, precondition and falsifier.",
         "",
     ]
     rows = table.to_pylist()
