@@ -8,7 +8,7 @@ model formed no attention sink) is `inconclusive` with the reason, never judged.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
