@@ -1,13 +1,14 @@
 """The claims table: each study contributes rows; one rule assembles them.
 
-A verdict is computed from per-seed effects, oriented so that a positive effect is what
-the paper claims. A claim whose precondition does not hold at this scale (say, the vanilla
+A verdict is computed from an interval of the effect, oriented so that a positive effect is
+what the paper claims; intervals, the minimum detectable effect and the verdict rule live in
+`pipeline.stats`. A claim whose precondition does not hold at this scale (say, the vanilla
 model formed no attention sink) is `inconclusive` with the reason, never judged.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -15,8 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.io import atomic_path, read_parquet, write_parquet
-
-VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+from pipeline.stats import VERDICTS, Interval, decide, t_interval
 
 SCHEMA = pa.schema(
     [
@@ -28,6 +28,7 @@ SCHEMA = pa.schema(
         ("effect", pa.float64()),
         ("ci_low", pa.float64()),
         ("ci_high", pa.float64()),
+        ("mde", pa.float64()),
         ("n_seeds", pa.int64()),
         ("verdict", pa.string()),
         ("scale", pa.string()),
@@ -46,42 +47,25 @@ class Claim:
     effect: float
     ci_low: float
     ci_high: float
-    n_seeds: int
+    n_seeds: int  # units the interval is over: seeds, prompts or fitted points (pipeline.stats.Interval.n)
     verdict: str
     scale: str
     note: str = ""
+    mde: float = math.nan  # smallest distance from the margin the design could detect (pipeline.stats)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
 
 
-def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """Student-t CI of the mean over seeds; (nan, nan) for fewer than two finite values.
-
-    With the two or three seeds a CPU run affords, a bootstrap interval is far too narrow;
-    the t interval is honest about how little a handful of seeds says.
-    """
-    from scipy import stats
-
-    x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
-    if x.size < 2:
-        return (math.nan, math.nan)
-    half = stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
-    return (float(x.mean() - half), float(x.mean() + half))
-
-
-def bootstrap_ci(
-    values: Sequence[float], level: float = 0.95, n_boot: int = 2000, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean (for many samples, e.g. prompts or problems)."""
-    x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
-    if x.size < 2:
-        return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
-    alpha = (1 - level) / 2
-    return (float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)))
+def claim_row(*, study: str, claim: str, metric: str, value: float, baseline: float, iv: Interval,
+              scale: str, margin: float = 0.0, precondition: tuple[bool, str] = (True, ""),
+              note: str = "") -> Claim:
+    """A row from an interval of the oriented effect, decided by `pipeline.stats.decide`."""
+    verdict, why = decide(iv, margin, precondition)
+    return Claim(study=study, claim=claim, metric=metric, value=float(value), baseline=float(baseline),
+                 effect=iv.estimate, ci_low=iv.low, ci_high=iv.high, n_seeds=iv.n, verdict=verdict,
+                 scale=scale, note="; ".join(s for s in (why, note) if s), mde=iv.mde)
 
 
 def judge(
@@ -93,49 +77,28 @@ def judge(
     baselines: Sequence[float],
     scale: str,
     higher_is_claimed: bool,
+    floor: float,
+    shared_se: float = 0.0,
     margin: float = 0.0,
     precondition: tuple[bool, str] = (True, ""),
     note: str = "",
 ) -> Claim:
     """Judge a paired comparison over seeds.
 
-    effect_i = value_i - baseline_i (sign flipped when the paper claims a decrease), so a
-    positive effect supports the claim (Student-t CI over seeds). `reproduced` needs the CI's lower end above
-    `margin`; `not reproduced` needs the upper end at or below it; otherwise inconclusive.
+    effect_i = value_i − baseline_i (sign flipped when the paper claims a decrease), so a
+    positive effect supports the claim; its interval is `pipeline.stats.t_interval` with the
+    noise `floor` of one evaluation (and `shared_se` for a baseline evaluated once).
     """
     v = np.asarray(values, dtype=float)
     b = np.asarray(baselines, dtype=float)
     if v.shape != b.shape:
         raise ValueError(f"{study}/{claim}: {v.size} values but {b.size} baselines")
     sign = 1.0 if higher_is_claimed else -1.0
-    effects = sign * (v - b)
-    lo, hi = mean_ci(effects)
-    ok, reason = precondition
-    if not ok:
-        verdict, why = "inconclusive", f"precondition failed: {reason}"
-    elif effects.size < 2 or not np.all(np.isfinite(effects)):
-        verdict = "inconclusive"
-        why = "fewer than two seeds" if effects.size < 2 else "non-finite values (a run diverged?)"
-    elif lo > margin:
-        verdict, why = "reproduced", ""
-    elif hi <= margin:
-        verdict, why = "not reproduced", ""
-    else:
-        verdict, why = "inconclusive", "95% CI of the effect straddles the margin"
-    return Claim(
-        study=study,
-        claim=claim,
-        metric=metric,
-        value=float(np.nanmean(v)) if v.size else math.nan,
-        baseline=float(np.nanmean(b)) if b.size else math.nan,
-        effect=float(np.nanmean(effects)) if effects.size else math.nan,
-        ci_low=lo,
-        ci_high=hi,
-        n_seeds=int(v.size),
-        verdict=verdict,
-        scale=scale,
-        note="; ".join(s for s in (why, note) if s),
-    )
+    iv = t_interval(sign * (v - b), floor=floor, shared_se=shared_se)
+    return claim_row(study=study, claim=claim, metric=metric,
+                     value=float(np.nanmean(v)) if v.size else math.nan,
+                     baseline=float(np.nanmean(b)) if b.size else math.nan, iv=iv, scale=scale,
+                     margin=margin, precondition=precondition, note=note)
 
 
 def write_claims(claims: Sequence[Claim], path: str | Path) -> Path:
@@ -170,18 +133,21 @@ def to_markdown(table: pa.Table) -> str:
         "",
         "Effect is oriented so that a positive value supports the paper's claim. Unless a row's note "
         "says otherwise, the 95% CI is a Student-t interval of the mean effect over seeds, and a verdict "
-        "needs the whole interval on one side.",
+        "needs the whole interval on one side of the margin. `mde` is the smallest distance from the "
+        "margin this design (its spread and its number of seeds, prompts or points) would detect with "
+        "80% power; `n` counts the units the interval is over (seeds; prompts for hivemind; (size, seed) "
+        "points for the diffusion slopes). docs/claims.md lists each claim's metric, precondition and falsifier.",
         "",
     ]
     rows = table.to_pylist()
     for study in dict.fromkeys(r["study"] for r in rows):
-        lines += [f"## {study}", "", "| claim | metric | value | baseline | effect [95% CI] | seeds | verdict | scale | note |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"## {study}", "", "| claim | metric | value | baseline | effect [95% CI] | mde | n | verdict | scale | note |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in (r for r in rows if r["study"] == study):
             ci = f"{_fmt(r['effect'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
             lines.append(
                 f"| {_cell(r['claim'])} | {_cell(r['metric'])} | {_fmt(r['value'])} | {_fmt(r['baseline'])} | {ci} | "
-                f"{r['n_seeds']} | **{r['verdict']}** | {_cell(r['scale'])} | {_cell(r['note'])} |"
+                f"{_fmt(r['mde'])} | {r['n_seeds']} | **{r['verdict']}** | {_cell(r['scale'])} | {_cell(r['note'])} |"
             )
         lines.append("")
     return "\n".join(lines)

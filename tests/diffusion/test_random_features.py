@@ -6,7 +6,7 @@ from pipeline.studies.diffusion.analysis import rf_timescales
 from pipeline.studies.diffusion.random_features import dsm_loss, features, flow_solution, rf_curves
 
 CFG = {"d": 4, "p": 256, "t": 0.05, "noise_draws": 8, "n_test": 2000, "sizes": [16, 32], "seeds": [0],
-       "time_min": 1.0, "time_max": 1e7, "n_times": 29, "gap_threshold": 0.1, "seed": 0}
+       "time_min": 1.0, "time_max": 1e7, "n_times": 29, "gap_thresholds": [0.1], "seed": 0}
 
 
 @pytest.mark.parametrize("wide", [True, False])  # N < p (Gram path) and N > p (feature path)
@@ -40,7 +40,7 @@ def test_curves_start_at_the_noise_level_and_training_loss_only_falls():
 
 
 def test_memorisation_comes_later_for_larger_n_while_generalisation_does_not():
-    ts = {r["n"]: r for r in rf_timescales(rf_curves(CFG), 0.1, CFG["gap_threshold"]).to_pylist()}
+    ts = {r["n"]: r for r in rf_timescales(rf_curves(CFG), 0.1, CFG["gap_thresholds"][0]).to_pylist()}
     assert ts[32]["tau_mem"] > 1.5 * ts[16]["tau_mem"]
     assert ts[32]["tau_gen"] < 1.5 * ts[16]["tau_gen"]
     assert all(r["tau_gen"] < r["tau_mem"] for r in ts.values())

@@ -9,7 +9,8 @@ from pipeline.claims import SCHEMA, VERDICTS
 from pipeline.io import write_parquet
 from pipeline.studies.hivemind import analysis as A
 
-CFG = {"threshold": 0.8, "repeat_margin": 0.1, "share_majority": 0.5, "close_ratio": 0.8,
+CFG = {"threshold": 0.8, "threshold_embedder": "emb", "embedder": "emb",
+       "diverse_similarity": {"embedder": "emb", "value": 0.3, "se": 0.04}, "share_majority": 0.5, "close_ratio": 0.8,
        "random_pairs": 200, "projection_prompts": 2, "seed": 0}
 
 
@@ -79,7 +80,6 @@ def test_low_repetition_is_judged_against_the_threshold_and_blocks_convergence()
     by = {c.claim: c for c in claims}
     share_a = next(c for k, c in by.items() if k.startswith("a@x: most prompts"))
     assert share_a.value == 0.0 and share_a.verdict == "not reproduced"
-    assert "far larger chat models" in share_a.note
     assert not repeats["b@x"]
     conv = A.convergence_claims(intra, inter, {"a@x": "a", "b@x": "b"}, repeats, CFG, "test")
     assert conv[0].verdict == "inconclusive" and "b@x shows no repetition" in conv[0].note
@@ -121,12 +121,13 @@ def test_run_analysis_writes_every_table(tmp_path):
     assert pq.read_table(out["random_pairs"]).num_rows == 400
 
 
-def test_bootstrap_is_seeded_and_nan_for_one_prompt():
-    x = np.arange(10.0)
-    ci = A.bootstrap(lambda i: float(x[i].mean()), 10, seed=3)
-    assert ci == A.bootstrap(lambda i: float(x[i].mean()), 10, seed=3)
-    assert ci[0] < 4.5 < ci[1]
-    assert all(math.isnan(v) for v in A.bootstrap(lambda i: 0.0, 1))
+def test_absolute_cosines_for_another_embedder_are_not_judged():
+    """The paper's 0.8 and the diverse baseline are calibrated per embedder: another one is inconclusive."""
+    t = _table({"a@x": ("a", 0.3, False)})
+    intra = A.intra_table(t, {})
+    claims, repeats = A.repetition_claims(intra, {**CFG, "embedder": "other"}, "test", {})
+    assert [c.verdict for c in claims] == ["inconclusive"] * 2 and not repeats["a@x"]
+    assert "recalibrate" in claims[0].note and "do not transfer" in claims[1].note
 
 
 def test_task_models_enter_only_the_rl_claim(tmp_path):
@@ -139,5 +140,6 @@ def test_task_models_enter_only_the_rl_claim(tmp_path):
     names = [c.claim for c in claims]
     assert not any(n.startswith(("base@x", "rl@x")) for n in names)
     assert sum("repeats itself" in n for n in names) == 1
-    assert claims[-1].claim.endswith("rl@x vs base@x") and claims[-1].verdict == "reproduced"
+    rl = claims[-1]  # arithmetic task prompts: similarity rises with accuracy, so not judged there
+    assert rl.claim.endswith("rl@x vs base@x") and rl.verdict == "inconclusive" and "task prompts" in rl.note
     assert {r["generator"] for r in pq.read_table(out["intra"]).to_pylist()} == {"a@x", "base@x", "rl@x"}

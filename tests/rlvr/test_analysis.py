@@ -29,7 +29,7 @@ def analyse(tmp_path, models, k_max=32):
 
 
 def paper_like(seed_shift=0):
-    base = [8] * 30 + [1] * 6 + [0] * 4
+    base = [8] * 30 + [4] * 6 + [0] * 4  # rarely-solved hard problems, yet solid enough at n=64 to tell from noise
     rl = [[40 + s] * 30 + [0] * 10 for s in (0, 3, 6)]
     distill = [[20 + s] * 30 + [6] * 10 for s in (0, 2)]
     models = {"base": (base, 0.4), "teacher": ([60] * 40, 0.2)}
@@ -45,8 +45,8 @@ def test_paper_like_counts_reproduce_every_claim(tmp_path):
     assert cross.verdict == "reproduced" and "crossing k per seed" in cross.note
     assert "hard 18/18" in cross.note  # the 6 rarely-solved hard problems, lost by all 3 seeds
     assert claims["problems solved by RL are nearly a subset of those solved by base"].verdict == "reproduced"
-    assert claims["distillation solves problems the base never solves"].verdict == "reproduced"
-    assert claims["distillation solves problems the base never solves"].value == pytest.approx(0.1)
+    assert claims["distillation expands coverage beyond the base more than RL does"].verdict == "reproduced"
+    assert claims["distillation expands coverage beyond the base more than RL does"].value == pytest.approx(0.1)
     assert claims["base model assigns RL responses at least its own likelihood"].verdict == "reproduced"
     passk = read_parquet(out["passk"]).to_pylist()
     assert sorted({r["k"] for r in passk}) == [1, 2, 4, 8, 16, 32]
@@ -57,7 +57,7 @@ def test_paper_like_counts_reproduce_every_claim(tmp_path):
 def test_rl_ahead_everywhere_is_not_reproduced(tmp_path):
     models = paper_like()
     for i in range(3):
-        models[f"grpo-s{i}"] = ([40 + i] * 30 + [10] * 6 + [0] * 4, 0.3, i)
+        models[f"grpo-s{i}"] = ([40 + i] * 30 + [10] * 6 + [5] * 4, 0.3, i)  # RL also solves what base never does
     claims, _ = analyse(tmp_path, models)
     assert claims["RL beats base at k=1"].verdict == "reproduced"
     assert claims["base catches up or overtakes RL at large k"].verdict == "not reproduced"
@@ -68,7 +68,7 @@ def test_base_solving_everything_makes_coverage_claims_inconclusive(tmp_path):
     models["base"] = ([8] * 30 + [1] * 10, 0.4)
     claims, _ = analyse(tmp_path, models)
     for name in ("problems solved by RL are nearly a subset of those solved by base",
-                 "distillation solves problems the base never solves"):
+                 "distillation expands coverage beyond the base more than RL does"):
         assert claims[name].verdict == "inconclusive" and "trivially" in claims[name].note
 
 

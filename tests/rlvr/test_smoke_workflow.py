@@ -40,7 +40,7 @@ def test_smoke_preset_runs_the_rlvr_study(smoke_run, tmp_path):
     assert all(r["verdict"] in VERDICTS and r["study"] == "rlvr" for r in rows)
     names = {r["claim"] for r in rows}
     assert {"grpo: RL beats base at k=1", "rloo: base catches up or overtakes RL at large k",
-            "distillation solves problems the base never solves"} <= names
+            "distillation expands coverage beyond the base more than RL does"} <= names
     passk = pq.read_table(out / "passk.parquet").to_pylist()
     assert {r["k"] for r in passk} == {1, 2, 4}
     assert_study_done(smoke_run, "rlvr", ["passk", "coverage", "perplexity"], 10_000)

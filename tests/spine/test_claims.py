@@ -3,7 +3,7 @@ import math
 
 from pipeline.claims import assemble, judge, write_claims
 
-BASE = dict(study="s", claim="c", metric="m", scale="test")
+BASE = dict(study="s", claim="c", metric="m", scale="test", floor=0.0)
 
 
 def test_clear_effect_is_reproduced_and_its_opposite_is_not():
@@ -37,14 +37,29 @@ def test_assemble_writes_parquet_and_markdown(tmp_path):
     table = assemble([a, b], tmp_path / "claims.parquet", tmp_path / "claims.md")
     assert table.num_rows == 2
     md = (tmp_path / "claims.md").read_text()
-    assert "## s" in md and "## t" in md and "**inconclusive**" in md
+    assert "## s" in md and "## t" in md and "**inconclusive**" in md and "| mde |" in md
 
 
 def test_pipes_in_cells_do_not_split_the_markdown_table(tmp_path):
-    """Metrics such as |RL∩base|/|RL| and notes such as `max |h|` keep every row at nine columns."""
+    """Metrics such as |RL∩base|/|RL| and notes such as `max |h|` keep every row at ten columns."""
     row = judge(**{**BASE, "metric": "|RL∩base|/|RL|"}, values=[1, 2], baselines=[0, 0], higher_is_claimed=True,
                 note="max |h| = 6.3× median RMS")
     assemble([write_claims([row], tmp_path / "a.parquet")], tmp_path / "claims.parquet", tmp_path / "claims.md")
     table_rows = [line for line in (tmp_path / "claims.md").read_text().splitlines() if line.startswith("| ")]
     unescaped = [len(line.replace("\\|", "").split("|")) - 2 for line in table_rows]
-    assert unescaped == [9, 9], table_rows
+    assert unescaped == [10, 10], table_rows
+
+
+def test_identical_seeds_get_the_noise_floor_not_a_zero_width_interval():
+    """Two runs with one spike each against two with none: one evaluation's noise, not certainty."""
+    c = judge(**{**BASE, "floor": 1.0}, values=[1, 1], baselines=[0, 0], higher_is_claimed=True)
+    assert c.ci_high - c.ci_low > 1 and c.verdict == "inconclusive" and "would need ~" in c.note
+    assert c.mde > 1
+
+
+def test_a_shared_baseline_evaluation_widens_the_interval():
+    tight = judge(**BASE, values=[0.50, 0.51, 0.52], baselines=[0.45] * 3, higher_is_claimed=True)
+    shared = judge(**BASE, values=[0.50, 0.51, 0.52], baselines=[0.45] * 3, higher_is_claimed=True,
+                   shared_se=0.02)
+    assert tight.verdict == "reproduced" and shared.verdict == "inconclusive"
+    assert shared.ci_high - shared.ci_low > tight.ci_high - tight.ci_low

@@ -113,7 +113,7 @@ rule hivemind_analyse:
         summary=f"{HV_DIR}/summary.json",
         claims=f"{HV_DIR}/claims.parquet",
     params:
-        cfg={**HV["analysis"], "seed": HV["seed"], "rl_pairs": HV["rl_pairs"]},
+        cfg={**HV["analysis"], "seed": HV["seed"], "rl_pairs": HV["rl_pairs"], "embedder": HV["embedding"]["model"]},
         scale=SCALE,
     log:
         "logs/hivemind/analyse.log",

@@ -13,6 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
+from pipeline.stats import bootstrap_interval
+
 
 def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
@@ -78,13 +80,8 @@ def share_above(
     if x.size == 0:
         return (math.nan, math.nan, math.nan)
     above = (x > threshold).astype(float)
-    share = float(above.mean())
-    if x.size < 2:
-        return (share, math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    boots = above[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
-    alpha = (1 - level) / 2
-    return (share, float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha)))
+    iv = bootstrap_interval(lambda i: float(above[i].mean()), x.size, seed=seed, n_boot=n_boot, level=level)
+    return (float(above.mean()), iv.low, iv.high)
 
 
 def random_pair_cosines(

@@ -100,7 +100,8 @@ class EvalCfg:
 class ClaimsCfg:
     ceiling_fraction: float
     jump_min: float
-    jump_share: float
+    min_jump_depths: int
+    min_critic_accuracy: float
 
 
 @dataclass(frozen=True)

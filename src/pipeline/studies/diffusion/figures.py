@@ -184,4 +184,4 @@ def make_figures(*, evals: str | Path, timescales: str | Path, fits: str | Path,
     quality_plot(ev, out["quality"])
     sample_grid(early, late, subset, out["samples"], (f"step {early_step}", f"step {late_step}"))
     if "rf" in out:
-        rf_plot(read_parquet(rf_curves), float(cfg["random_features"]["gap_threshold"]), out["rf"])
+        rf_plot(read_parquet(rf_curves), float(cfg["random_features"]["gap_thresholds"][0]), out["rf"])

@@ -42,14 +42,25 @@ def uniform_first_token_share(seq_len: int) -> float:
 
 
 @torch.no_grad()
-def mean_loss(model: torch.nn.Module, windows: torch.Tensor, batch_size: int, device: torch.device) -> float:
-    total, count = 0.0, 0
+def position_losses(model: torch.nn.Module, windows: torch.Tensor, batch_size: int,
+                    device: torch.device) -> np.ndarray:
+    """Next-token loss per window and target position, [windows, positions].
+
+    Scoring only the positions beyond the training length (`[:, seq_len - 1:]`) keeps the
+    long-context measure from inheriting the in-distribution gain of a whole-window mean.
+    """
+    out = []
     for i in range(0, len(windows), batch_size):
         b = windows[i:i + batch_size].to(device)
         logits = model(b[:, :-1]).float()
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), b[:, 1:].reshape(-1), reduction="sum").item()
-        count += b[:, 1:].numel()
-    return total / count
+        nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), b[:, 1:].reshape(-1), reduction="none")
+        out.append(nll.view(b.shape[0], -1).cpu().numpy())
+    return np.concatenate(out)
+
+
+def mean_and_se(x: np.ndarray) -> tuple[float, float]:
+    """Mean over windows and its standard error (the evaluation's sampling noise)."""
+    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
 
 
 def evaluate(spec: dict[str, Any]) -> pa.Table:
@@ -76,12 +87,16 @@ def evaluate(spec: dict[str, Any]) -> pa.Table:
     n = ev["batches"] * ev["batch_size"]
     for mult in ev["context_multipliers"]:
         length = mult * seq_len
-        if finite:
-            loss = mean_loss(model, val.fixed(max(1, n // mult), length - 1), max(1, ev["batch_size"] // mult), device)
-        else:
-            loss = math.nan
+        per = (position_losses(model, val.fixed(max(1, n // mult), length - 1), max(1, ev["batch_size"] // mult),
+                               device) if finite else np.full((1, length - 1), math.nan))
+        loss, se = mean_and_se(per.mean(axis=1))
         add(f"val_loss_x{mult}", loss)
+        add(f"val_loss_x{mult}_se", se)
         add(f"val_ppl_x{mult}", math.exp(loss) if math.isfinite(loss) and loss < 50 else math.inf)
+        if mult > 1:  # only the positions beyond the training length (seq_len - 1 inputs in training)
+            loss, se = mean_and_se(per[:, seq_len - 1:].mean(axis=1))
+            add(f"val_loss_beyond_x{mult}", loss)
+            add(f"val_loss_beyond_x{mult}_se", se)
     stats = Stats()
     if finite:
         with torch.no_grad():
