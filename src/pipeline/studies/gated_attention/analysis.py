@@ -158,9 +158,10 @@ def sink_figure(evals: dict, cfg: dict[str, Any], style: dict, path: str) -> Non
                             gax.plot(range(m.shape[0]), m[:, h], ls=ls, marker="o", color=style[g]["color"],
                                      alpha=0.4 + 0.6 / (h + 1), label=f"{lab}, head {h}" if m.shape[1] <= 4 or h == 0 else None)
         ax.axhline(uni, color="grey", ls=":", label="uniform")
-        ax.set(title=ffn, xlabel="layer", ylabel="attention on first token (t ≥ 1)")
+        layers = range(cfg["model"]["n_layers"])
+        ax.set(title=ffn, xlabel="layer", ylabel="attention on first token (t ≥ 1)", xticks=layers)
         ax.legend(fontsize=7)
-        gax.set(xlabel="layer", ylabel=f"{gate} gate value", ylim=(0, 1))
+        gax.set(xlabel="layer", ylabel=f"{gate} gate value (solid: trigger queries)", ylim=(0, 1), xticks=layers)
         if gax.lines:
             gax.legend(fontsize=6)
         else:
