@@ -75,14 +75,15 @@ def main(spec: dict[str, Any]) -> None:
     vocab = shards.vocab_size
 
     def loss_fn(module: torch.nn.Module, ctx: StepContext):
-        batch = ctx.local(shards.sample(ctx.generator(), ctx.global_micro_batch, seq_len - 1)).to(ctx.device)
+        rows = ctx.local(shards.sample(ctx.generator(), ctx.global_micro_batch, seq_len - 1))
+        batch = rows.to(ctx.device)
         logits = module(batch[:, :-1])
         ce = F.cross_entropy(logits.float().reshape(-1, vocab), batch[:, 1:].reshape(-1))
         aux = module.module.aux_loss if hasattr(module, "module") else module.aux_loss
         loss = ce + aux_coef * aux if spec["ffn"] == "moe" else ce
         logs = {"ce": ce.item(), "aux_loss": float(aux)}
         if copies is not None:
-            logs.update(class_losses(logits.detach(), batch, copies(batch)))
+            logs.update(class_losses(logits.detach(), batch, copies(rows)))  # the task's tables live on the CPU
         return loss, logs
 
     cfg = engine_config(spec["train"], spec["seed"], spec["config_key"], spec["device"])
