@@ -69,3 +69,16 @@ def test_learned_positions_cannot_extrapolate():
     assert m.pos_embed.weight.shape == (8, 16)
     with pytest.raises(ValueError, match="learned positions cover 8"):
         m(torch.zeros(1, 9, dtype=torch.long))
+
+
+def test_config_refuses_context_multipliers_with_learned_positions():
+    from pipeline.config import ConfigError, load_config, validate_config
+
+    cfg = load_config("config/config.yaml")
+    ga = cfg["studies"]["gated_attention"]
+    assert ga["model"]["positions"] == "learned"
+    ga["eval"]["context_multipliers"] = [1, 2]
+    with pytest.raises(ConfigError, match="studies.gated_attention.eval.context_multipliers"):
+        validate_config(cfg)
+    ga["model"]["positions"] = "rope"
+    validate_config(cfg)

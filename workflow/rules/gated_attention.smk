@@ -9,9 +9,6 @@ GA_FIGURES = {k: f"{GA_DIR}/figures/{k}.png" for k in ("loss", "sink", "activati
 # The data every run trains and evaluates on: fresh Bigram-Backcopy sequences (from the corpus's
 # bigram counts, no tokenising) or windows of the tokenised corpus.
 GA_DATA = "results/data/bigram/stats.json" if GA["data"]["source"] == "bigram_backcopy" else f"{TEXT_DIR}/manifest.json"
-if GA["model"]["positions"] == "learned" and max(GA["eval"]["context_multipliers"]) > 1:
-    raise ValueError("studies.gated_attention.eval.context_multipliers: learned positions (model.positions) "
-                     "cannot run beyond the training length; use [1] or positions: rope")
 
 
 def ga_train_cfg(regime):
