@@ -24,4 +24,4 @@ def test_gpu_preset_training_job_fails_clearly_without_gpu(tmp_path):
     log = (tmp_path / "logs/gated_attention/train_dense_none_main_s0.log").read_text()
     assert "no CUDA GPU is visible" in log
     assert "CUDA error" not in log and "Torch not compiled with CUDA" not in log
-    assert (tmp_path / "results/data/text/manifest.json").exists()  # CPU data prep still done, kept
+    assert (tmp_path / "results/data/bigram/stats.json").exists()  # CPU data prep still done, kept

@@ -43,8 +43,9 @@ def test_stats_path_matches_sdpa_path():
     stats = Stats()
     torch.testing.assert_close(m(x), m(x, stats=stats), atol=1e-5, rtol=1e-5)
     assert len(stats.first_token_attn) == 2 and len(stats.max_abs_hidden) == 2
-    # query 0 can only attend to token 0, so the mean share is at least 1/T
-    assert all(a >= 1 / 12 for a in stats.first_token_attn)
+    # queries t >= 1 only (query 0 has no choice); a fresh model attends about uniformly
+    uniform = sum(1 / (t + 1) for t in range(1, 12)) / 11
+    assert all(0.5 * uniform < a < 2 * uniform for a in stats.first_token_attn)
 
 
 def test_kv_cache_matches_full_forward():

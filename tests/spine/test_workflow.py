@@ -31,8 +31,12 @@ def test_smoke_preset_end_to_end(smoke_run):
         assert (smoke_run / GA / "figures" / f"{fig}.png").stat().st_size > 1000
     ev = read_parquet(smoke_run / GA / "eval/dense_elementwise_main_s0.parquet").to_pylist()
     metrics = {r["metric"] for r in ev}
-    assert {"val_loss_x1", "val_loss_x1_se", "val_ppl_x4", "val_loss_beyond_x4", "first_token_attn", "max_abs_hidden",
+    assert {"val_loss_x1", "val_loss_x1_se", "first_token_attn", "first_token_attn_head", "sink_rate", "bos_resid_peak",
+            "bos_value_ratio_head", "gate_trigger_head", "gate_other_head", "val_loss_copy", "max_abs_hidden",
             "mean_gate", "spikes"} <= metrics
+    assert not (smoke_run / "results/data/text/manifest.json").exists()  # the synthetic task tokenises nothing
+    train = read_parquet(smoke_run / GA / "runs/dense_elementwise_main_s0/metrics.parquet").column_names
+    assert {"loss_copy", "loss_bigram"} <= set(train)
 
 
 def test_every_job_writes_to_its_log_not_the_console(smoke_run):

@@ -47,3 +47,18 @@ rule text_manifest:
         "logs/data/text_manifest.log",
     script:
         "../scripts/data/text_manifest.py"
+
+
+# Character bigram statistics of the corpus: the synthetic Bigram-Backcopy source draws from them
+# (seconds on a bounded prefix; the corpus is never tokenised for it).
+rule bigram_stats:
+    output:
+        "results/data/bigram/stats.json",
+    params:
+        corpus=TEXT["corpus"],
+        column=TEXT["text_column"],
+        sample_mb=TEXT["bigram_sample_mb"],
+    log:
+        "logs/data/bigram_stats.log",
+    script:
+        "../scripts/data/bigram_stats.py"

@@ -6,6 +6,9 @@ GA_RUNS = [f"{ffn}_{gate}_main_s{seed}" for ffn in GA["ffns"] for gate in ("none
 if GA["stress"]["enabled"]:
     GA_RUNS += [f"{GA['stress']['ffn']}_{gate}_stress_s{seed}" for gate in ("none", GA["gate"]) for seed in GA["seeds"]]
 GA_FIGURES = {k: f"{GA_DIR}/figures/{k}.png" for k in ("loss", "sink", "activation", "context")}
+# The data every run trains and evaluates on: fresh Bigram-Backcopy sequences (from the corpus's
+# bigram counts, no tokenising) or windows of the tokenised corpus.
+GA_DATA = "results/data/bigram/stats.json" if GA["data"]["source"] == "bigram_backcopy" else f"{TEXT_DIR}/manifest.json"
 
 
 def ga_train_cfg(regime):
@@ -17,8 +20,7 @@ def ga_train_cfg(regime):
 
 def ga_train_spec(wc):
     return {
-        "manifest": f"{TEXT_DIR}/manifest.json",
-        "out_dir": f"{GA_DIR}/runs/{wc.ffn}_{wc.gate}_{wc.regime}_s{wc.seed}",
+        "data": {**GA["data"], "path": GA_DATA}, "out_dir": f"{GA_DIR}/runs/{wc.ffn}_{wc.gate}_{wc.regime}_s{wc.seed}",
         "model": GA["model"], "train": ga_train_cfg(wc.regime), "gate": wc.gate, "ffn": wc.ffn,
         "seed": int(wc.seed), "device": DEVICE,
         "wildcards": dict(wc.items()), "verify_checksums": TEXT["verify_checksums"],
@@ -40,7 +42,7 @@ rule gated_attention:
 
 rule ga_train:
     input:
-        f"{TEXT_DIR}/manifest.json",
+        GA_DATA,
     output:
         weights=f"{GA_DIR}/runs/{{ffn}}_{{gate}}_{{regime}}_s{{seed}}/weights/final.pt",
         metrics=f"{GA_DIR}/runs/{{ffn}}_{{gate}}_{{regime}}_s{{seed}}/metrics.parquet",
@@ -60,11 +62,12 @@ rule ga_evaluate:
     input:
         weights=rules.ga_train.output.weights,
         metrics=rules.ga_train.output.metrics,
-        manifest=f"{TEXT_DIR}/manifest.json",
+        data=GA_DATA,
     output:
         f"{GA_DIR}/eval/{{ffn}}_{{gate}}_{{regime}}_s{{seed}}.parquet",
     params:
         model=GA["model"],
+        data=GA["data"],
         eval=GA["eval"],
         device=DEVICE,
     threads: THREADS

@@ -1,6 +1,7 @@
 """One decoder-only transformer for every study that trains a language model.
 
-RMSNorm, RoPE, `F.scaled_dot_product_attention`, SwiGLU or DeepSpeed MoE feed-forward, and
+RMSNorm, RoPE (or learned absolute positions, as in Guo et al.'s sink studies),
+`F.scaled_dot_product_attention`, SwiGLU or DeepSpeed MoE feed-forward, and
 the gated-attention paper's output gate at position G1: `Y' = Y ⊙ sigmoid(X W_g)`, with X
 the same token's normed layer input, applied after attention and before the output
 projection (headwise: one scalar per head; elementwise: one per head channel).
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 
 GATES = ("none", "headwise", "elementwise")
 FFNS = ("dense", "moe")
+POSITIONS = ("rope", "learned")
 
 
 @dataclass
@@ -37,6 +39,7 @@ class TransformerConfig:
     top_k: int = 2
     ep_size: int = 1
     capacity_factor: float = 2.0
+    positions: Literal["rope", "learned"] = "rope"
     rope_base: float = 10000.0
     norm_eps: float = 1e-6
     tie_embeddings: bool = True
@@ -47,6 +50,8 @@ class TransformerConfig:
             raise ValueError(f"gate must be one of {GATES}, got {self.gate!r}")
         if self.ffn not in FFNS:
             raise ValueError(f"ffn must be one of {FFNS}, got {self.ffn!r}")
+        if self.positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {POSITIONS}, got {self.positions!r}")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if self.d_ff <= 0:
@@ -62,12 +67,20 @@ class TransformerConfig:
 
 @dataclass
 class Stats:
-    """Per-layer diagnostics filled in by a forward pass (evaluation only)."""
+    """Per-layer diagnostics filled in by a forward pass (evaluation only); one list entry per layer.
 
-    first_token_attn: list[float] = field(default_factory=list)  # mean prob. on position 0
+    Scalars summarise; the tensors keep what the sink metrics of `pipeline.metrics.attention`
+    need per head and per position (batch means, so their size does not grow with the batch).
+    """
+
+    first_token_attn: list[float] = field(default_factory=list)  # mean prob. on position 0, queries t >= 1
     max_abs_hidden: list[float] = field(default_factory=list)  # largest |residual| after the layer
     rms_hidden: list[float] = field(default_factory=list)  # typical residual magnitude after the layer
     mean_gate: list[float] = field(default_factory=list)  # mean sigmoid gate value
+    attn: list[torch.Tensor] = field(default_factory=list)  # [H, T, S] attention probabilities, batch mean
+    value_norm: list[torch.Tensor] = field(default_factory=list)  # [H, S] mean L2 norm of each key's value
+    resid_norm: list[torch.Tensor] = field(default_factory=list)  # [T] mean L2 norm of the residual after the layer
+    gate: list[torch.Tensor] = field(default_factory=list)  # [B, T, H] gate value, mean over a head's channels
 
 
 class KVCache:
@@ -108,7 +121,8 @@ class Attention(nn.Module):
         B, T, _ = x.shape
         H, D = self.cfg.n_heads, self.cfg.d_head
         q, k, v = self.qkv(x).view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)
-        q, k = _rope(q, pos, self.cfg.rope_base), _rope(k, pos, self.cfg.rope_base)
+        if self.cfg.positions == "rope":
+            q, k = _rope(q, pos, self.cfg.rope_base), _rope(k, pos, self.cfg.rope_base)
         offset = 0
         if cache is not None:
             offset = cache.length
@@ -122,7 +136,10 @@ class Attention(nn.Module):
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(D)
             mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=offset)
             probs = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
-            stats.first_token_attn.append(probs[..., 0].float().mean().item())
+            first = probs[..., 1:, 0] if offset == 0 and T > 1 else probs[..., 0]  # query 0 has no choice
+            stats.first_token_attn.append(first.float().mean().item())
+            stats.attn.append(probs.detach().float().mean(0).cpu())
+            stats.value_norm.append(v.detach().float().norm(dim=-1).mean(0).cpu())
             y = probs @ v
         elif offset == 0:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -136,6 +153,7 @@ class Attention(nn.Module):
             g = self.gate_act(self.gate(x))  # G1: query-dependent, from the normed layer input
             if stats is not None:
                 stats.mean_gate.append(g.float().mean().item())
+                stats.gate.append(g.detach().float().view(B, T, H, -1).mean(-1).cpu())
             y = y * (g.view(B, T, H, 1) if self.cfg.gate == "headwise" else g.view(B, T, H, D))
         return self.out(y.reshape(B, T, H * D))
 
@@ -192,6 +210,7 @@ class Block(nn.Module):
             h = x.detach().float()
             stats.max_abs_hidden.append(h.abs().max().item())
             stats.rms_hidden.append(h.pow(2).mean().sqrt().item())
+            stats.resid_norm.append(h.norm(dim=-1).mean(0).cpu())
         return x
 
 
@@ -200,6 +219,7 @@ class Transformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos_embed = nn.Embedding(cfg.max_seq_len, cfg.d_model) if cfg.positions == "learned" else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
@@ -233,6 +253,11 @@ class Transformer(nn.Module):
         start = cache.length if cache is not None else 0
         pos = torch.arange(start, start + T, device=idx.device)
         x = self.embed(idx)
+        if self.pos_embed is not None:
+            if start + T > self.cfg.max_seq_len:
+                raise ValueError(f"learned positions cover {self.cfg.max_seq_len} tokens; got {start + T} "
+                                 "(RoPE extrapolates, a learned table cannot)")
+            x = x + self.pos_embed(pos)
         for i, block in enumerate(self.blocks):
             x = block(x, pos, cache, i, stats)
         if cache is not None:

@@ -1,6 +1,12 @@
 """Evaluate one trained model: loss, attention sink, massive activations, gate sparsity,
 loss spikes and perplexity beyond the training length.
 
+Rows are (metric, layer, head, value); layer and head are -1 where a value is not per layer or
+per head. The sink is measured as the field does (`pipeline.metrics.attention`): query 0
+excluded from the first-token mean, Gu et al.'s Sink_1^eps per (layer, head), the BOS
+residual-norm peak and value-norm drain; on Bigram-Backcopy the loss and the gate are also
+split by position class (backcopy targets / trigger queries vs the rest).
+
 A diverged run is evaluated too: its metrics are non-finite and `diverged` is 1, which the
 analysis judges instead of crashing on.
 """
@@ -16,11 +22,11 @@ import torch
 import torch.nn.functional as F
 
 from pipeline import runtime
-from pipeline.data.text import TokenShards
 from pipeline.io import read_parquet, write_parquet
+from pipeline.metrics import attention as am
 from pipeline.models.transformer import Stats
 from pipeline.studies.gated_attention import STUDY
-from pipeline.studies.gated_attention.train import build_model
+from pipeline.studies.gated_attention.train import build_model, class_losses, data_source
 from pipeline.tracking import Tracker
 from pipeline.train.checkpoint import load_file
 from pipeline.train.distributed import init
@@ -34,11 +40,6 @@ def count_spikes(losses: np.ndarray, factor: float, window: int) -> int:
         if not np.isfinite(losses[i]) or (np.isfinite(ref) and losses[i] > factor * ref):
             spikes += 1
     return spikes
-
-
-def uniform_first_token_share(seq_len: int) -> float:
-    """Mean attention on position 0 if every query attended uniformly to its causal prefix."""
-    return float(np.mean(1.0 / np.arange(1, seq_len + 1)))
 
 
 @torch.no_grad()
@@ -64,10 +65,10 @@ def mean_and_se(x: np.ndarray) -> tuple[float, float]:
 
 
 def evaluate(spec: dict[str, Any]) -> pa.Table:
-    """spec: weights, metrics, manifest, model, gate, ffn, eval, threads, device, out, tracking, wildcards."""
+    """spec: weights, metrics, data, model, gate, ffn, eval, threads, device, out, tracking, wildcards."""
     device = runtime.setup(spec["threads"], spec["device"], seed=0)
     init("cpu" if device.type == "cpu" else "cuda")
-    val = TokenShards(spec["manifest"], "val")
+    val = data_source(spec["data"], "val")
     model = build_model(spec["model"], spec["gate"], spec["ffn"], val.vocab_size, ep_size=1)
     model.load_state_dict(load_file(Path(spec["weights"])))
     model.to(device).eval()
@@ -77,8 +78,12 @@ def evaluate(spec: dict[str, Any]) -> pa.Table:
         bool(torch.isfinite(p).all()) for p in model.parameters())
     rows: list[dict[str, Any]] = []
 
-    def add(metric: str, value: float, layer: int = -1) -> None:
-        rows.append({"metric": metric, "layer": layer, "value": float(value)})
+    def add(metric: str, value: float, layer: int = -1, head: int = -1) -> None:
+        rows.append({"metric": metric, "layer": layer, "head": head, "value": float(value)})
+
+    def add_heads(metric: str, values: np.ndarray) -> None:
+        for (layer, head), v in np.ndenumerate(values):
+            add(metric, v, layer, head)
 
     add("diverged", 0.0 if finite else 1.0)
     add("spikes", count_spikes(train_losses, ev["spike_factor"], ev["spike_window"]))
@@ -98,9 +103,10 @@ def evaluate(spec: dict[str, Any]) -> pa.Table:
             add(f"val_loss_beyond_x{mult}", loss)
             add(f"val_loss_beyond_x{mult}_se", se)
     stats = Stats()
+    probe = val.fixed(ev["batch_size"], seq_len - 1)
     if finite:
         with torch.no_grad():
-            model(val.fixed(ev["batch_size"], seq_len - 1)[:, :-1].to(device), stats=stats)
+            logits = model(probe[:, :-1].to(device), stats=stats)
     for layer, v in enumerate(stats.first_token_attn):
         add("first_token_attn", v, layer)
     for layer, v in enumerate(stats.max_abs_hidden):
@@ -109,11 +115,40 @@ def evaluate(spec: dict[str, Any]) -> pa.Table:
         add("rms_hidden", v, layer)
     for layer, v in enumerate(stats.mean_gate):
         add("mean_gate", v, layer)
-    add("first_token_attn_mean", np.mean(stats.first_token_attn) if finite else math.nan)
-    add("first_token_attn_uniform", uniform_first_token_share(seq_len))
-    add("max_abs_hidden_max", max(stats.max_abs_hidden) if finite else math.nan)
-    add("rms_hidden_median", float(np.median(stats.rms_hidden)) if finite else math.nan)
-    add("mean_gate_mean", np.mean(stats.mean_gate) if stats.mean_gate else math.nan)
+    nan = math.nan
+    add("first_token_attn_mean", np.mean(stats.first_token_attn) if finite else nan)
+    add("first_token_attn_uniform", am.uniform_first_token_share(probe.shape[1] - 1))
+    add("max_abs_hidden_max", max(stats.max_abs_hidden) if finite else nan)
+    add("rms_hidden_median", float(np.median(stats.rms_hidden)) if finite else nan)
+    add("mean_gate_mean", np.mean(stats.mean_gate) if stats.mean_gate else nan)
+    if finite:
+        add_heads("first_token_attn_head", am.first_token_attn_per_head(stats.attn))
+        window = min(ev["sink_window"], probe.shape[1] - 1)
+        add_heads("sink_score_head", am.sink_scores(stats.attn, 0, window))
+        add("sink_rate", am.sink_rate(stats.attn, 0, ev["sink_eps"], window))
+        bos = am.bos_residual_ratio(stats.resid_norm)
+        for layer, v in enumerate(bos):
+            add("bos_resid_ratio", v, layer)
+        add("bos_resid_peak", bos.max())
+        drain = am.bos_value_ratio(stats.value_norm)
+        add_heads("bos_value_ratio_head", drain)
+        add("bos_value_ratio_min", drain.min())
+    else:
+        for metric in ("sink_rate", "bos_resid_peak", "bos_value_ratio_min"):
+            add(metric, nan)
+    copies = getattr(val, "copy_targets", None)
+    if copies is not None:
+        inputs = probe[:, :-1]
+        if finite:
+            for name, v in class_losses(logits.cpu(), probe, copies(probe)).items():
+                add(f"val_{name}", v)
+        if stats.gate:
+            trigger = val.is_trigger[inputs]  # queries that must copy: the paper's gate should open there
+            inside, outside = am.gate_by_class(stats.gate, trigger)
+            add_heads("gate_trigger_head", inside)
+            add_heads("gate_other_head", outside)
+            add("gate_trigger_mean", inside.mean())
+            add("gate_other_mean", outside.mean())
     table = pa.Table.from_pylist(rows)
     write_parquet(table, spec["out"])
     with Tracker(STUDY, "evaluate", wildcards=spec["wildcards"], params={"weights": spec["weights"]},

@@ -2,7 +2,9 @@
 
 Entry point for `python -m pipeline.launch ... pipeline.studies.gated_attention.train:main`.
 Every variant sees the same token windows for a seed (the batch is a function of the step),
-so differences come from the architecture alone.
+so differences come from the architecture alone. The windows come from the tokenised corpus
+or, by default, fresh Bigram-Backcopy sequences (`pipeline.data.synthetic`): unlimited
+unique data, which an attention sink needs to form.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline import runtime
+from pipeline.data.synthetic import BigramBackcopy
 from pipeline.data.text import TokenShards
 from pipeline.models.transformer import Transformer, TransformerConfig
 from pipeline.studies.gated_attention import STUDY
@@ -22,14 +25,34 @@ from pipeline.train.distributed import setup_env
 from pipeline.train.engine import EngineConfig, StepContext, train_loop
 
 
+def data_source(data: dict[str, Any], split: str, verify_checksums: bool = False) -> TokenShards | BigramBackcopy:
+    """The study's windows: `sample(gen, batch, seq_len)` and `fixed(n, seq_len)` either way.
+
+    data: the study's `data` block plus `path` (the bigram statistics or the token manifest).
+    Bigram-Backcopy has no splits: evaluation draws from its own fixed generator instead.
+    """
+    if data["source"] == "bigram_backcopy":
+        return BigramBackcopy(data["path"], data["triggers"])
+    return TokenShards(data["path"], split, verify_checksums=verify_checksums)
+
+
 def build_model(model: dict[str, Any], gate: str, ffn: str, vocab_size: int, ep_size: int | None = None) -> Transformer:
     cfg = TransformerConfig(
         vocab_size=vocab_size, d_model=model["d_model"], n_layers=model["n_layers"],
-        n_heads=model["n_heads"], max_seq_len=model["seq_len"], gate=gate, ffn=ffn,
+        n_heads=model["n_heads"], max_seq_len=model["seq_len"], positions=model["positions"], gate=gate, ffn=ffn,
         n_experts=model["n_experts"], top_k=model["top_k"],
         ep_size=model["ep_size"] if ep_size is None else ep_size,
     )
     return Transformer(cfg)
+
+
+def class_losses(logits: torch.Tensor, batch: torch.Tensor, copy_mask: torch.Tensor) -> dict[str, float]:
+    """Cross-entropy at the backcopy targets and at the bigram ones (the task's own diagnostics)."""
+    ce = F.cross_entropy(logits.float().transpose(1, 2), batch[:, 1:], reduction="none")
+    mask = copy_mask[:, 1:].to(ce.device)
+    nan = torch.tensor(float("nan"))
+    return {"loss_copy": (ce[mask].mean() if mask.any() else nan).item(),
+            "loss_bigram": (ce[~mask].mean() if (~mask).any() else nan).item()}
 
 
 def engine_config(train: dict[str, Any], seed: int, key: str, device: str) -> EngineConfig:
@@ -42,29 +65,34 @@ def engine_config(train: dict[str, Any], seed: int, key: str, device: str) -> En
 
 
 def main(spec: dict[str, Any]) -> None:
-    """spec: manifest, out_dir, model, train, gate, ffn, seed, threads, device, tracking, wildcards, config_key."""
+    """spec: data, out_dir, model, train, gate, ffn, seed, threads, device, tracking, wildcards, config_key."""
     runtime.setup(spec["threads"], spec["device"], seed=spec["seed"])
     setup_env()  # rank known before anything logs
-    shards = TokenShards(spec["manifest"], "train", verify_checksums=spec.get("verify_checksums", False))
+    shards = data_source(spec["data"], "train", verify_checksums=spec.get("verify_checksums", False))
     model = build_model(spec["model"], spec["gate"], spec["ffn"], shards.vocab_size)
+    copies = getattr(shards, "copy_targets", None)  # the task's own positions, where it defines them
     seq_len, aux_coef = spec["model"]["seq_len"], spec["model"]["aux_loss_coef"]
     vocab = shards.vocab_size
 
     def loss_fn(module: torch.nn.Module, ctx: StepContext):
-        batch = ctx.local(shards.sample(ctx.generator(), ctx.global_micro_batch, seq_len - 1)).to(ctx.device)
+        rows = ctx.local(shards.sample(ctx.generator(), ctx.global_micro_batch, seq_len - 1))
+        batch = rows.to(ctx.device)
         logits = module(batch[:, :-1])
         ce = F.cross_entropy(logits.float().reshape(-1, vocab), batch[:, 1:].reshape(-1))
         aux = module.module.aux_loss if hasattr(module, "module") else module.aux_loss
         loss = ce + aux_coef * aux if spec["ffn"] == "moe" else ce
-        return loss, {"ce": ce.item(), "aux_loss": float(aux)}
+        logs = {"ce": ce.item(), "aux_loss": float(aux)}
+        if copies is not None:
+            logs.update(class_losses(logits.detach(), batch, copies(rows)))  # the task's tables live on the CPU
+        return loss, logs
 
     cfg = engine_config(spec["train"], spec["seed"], spec["config_key"], spec["device"])
-    params = {k: spec[k] for k in ("model", "train", "gate", "ffn", "seed")}
+    params = {k: spec[k] for k in ("data", "model", "train", "gate", "ffn", "seed")}
     with Tracker(STUDY, "train", wildcards=spec["wildcards"], params=params,
                  uri=spec["tracking"]["uri"], enabled=spec["tracking"]["enabled"],
                  rank=int(os.environ.get("RANK", "0"))) as tracker:
         result = train_loop(model, loss_fn, cfg, Path(spec["out_dir"]), tracker=tracker,
                             desc=f"{spec['ffn']}/{spec['gate']}/s{spec['seed']}",
-                            fingerprint=config_hash({**params, "manifest": spec["manifest"]}))
+                            fingerprint=config_hash(params))
         if result.diverged:
             tracker.log_metrics({"diverged": 1.0}, result.step)
