@@ -9,7 +9,6 @@ the corpus, and a missing or corrupt shard is an error naming the file.
 from __future__ import annotations
 
 import glob
-import gzip
 import hashlib
 import importlib.util
 import itertools
@@ -22,7 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from pipeline.io import DataError, atomic_path, file_sha256, read_json, write_json
+from pipeline.io import (RECORD_SUFFIXES, DataError, atomic_path, file_sha256, iter_records, open_text,
+                         read_json, record_format, write_json)
 
 BOS, EOS = "<|bos|>", "<|eos|>"
 ROW_GROUP = 1 << 20
@@ -40,20 +40,14 @@ def kjv_path() -> Path:
 
 
 TEXT_SUFFIXES = (".txt", ".text", ".md")
-RECORD_SUFFIXES = (".jsonl", ".json", ".parquet")
 
 
 def _kind(path: Path) -> str | None:
-    """'text', '.jsonl', '.json' or '.parquet' for a corpus file (a trailing .gz is allowed), else None."""
-    suffixes = [s.lower() for s in path.suffixes[-2:]]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    last = suffixes[-1] if suffixes else ""
-    if last in TEXT_SUFFIXES:
+    """'text', '.jsonl', '.json' or '.parquet' for a corpus file (text and JSON may end in .gz), else None."""
+    name = path.name.lower().removesuffix(".gz")
+    if any(name.endswith(s) for s in TEXT_SUFFIXES):
         return "text"
-    if last in RECORD_SUFFIXES and not (last == ".parquet" and path.name.lower().endswith(".gz")):
-        return last
-    return None
+    return record_format(path)
 
 
 def corpus_files(corpus: str) -> list[Path]:
@@ -95,12 +89,6 @@ def _kjv_chapters() -> Iterator[str]:
             yield " ".join(v["text"] for v in group)
 
 
-def _open_text(path: Path):
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
-
-
 def _paragraph_documents(path: Path, doc_chars: int) -> Iterator[str]:
     """A plain-text file as documents, streamed line by line (memory bounded by `doc_chars`).
 
@@ -111,7 +99,7 @@ def _paragraph_documents(path: Path, doc_chars: int) -> Iterator[str]:
     """
     buf: list[str] = []
     size = 0
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for line in fh:
             if not line.strip():
                 if size >= doc_chars // 2 and buf:
@@ -134,29 +122,6 @@ def _paragraph_documents(path: Path, doc_chars: int) -> Iterator[str]:
     tail = "".join(buf).strip()
     if tail:
         yield tail
-
-
-def _records(path: Path, kind: str) -> Iterator[tuple[str, dict]]:
-    """(where, record) of a JSON Lines or JSON-array file; DataError naming file and line on bad JSON."""
-    with _open_text(path) as fh:
-        first = fh.read(64).lstrip()[:1]
-        if kind == ".json" and first == "[":
-            fh.seek(0)
-            try:
-                rows = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: not valid JSON ({exc})") from None
-            for i, r in enumerate(rows):
-                yield f"{path}: record {i}", r
-            return
-        fh.seek(0)
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield f"{path}:{lineno}", json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
 
 
 def _column_text(where: str, record, text_column: str) -> str | None:
@@ -188,7 +153,7 @@ def _file_documents(path: Path, text_column: str, doc_chars: int) -> Iterator[st
         for batch in pf.iter_batches(columns=[text_column], batch_size=1024):
             yield from (t for t in batch.column(0).to_pylist() if t)
     else:
-        for where, record in _records(path, kind):
+        for where, record in iter_records(path):
             text = _column_text(where, record, text_column)
             if text:
                 yield text
