@@ -2,10 +2,13 @@
 # task; a base (SFT), GRPO/RLOO runs × seeds from it, a larger teacher and students distilled
 # from its solutions; n samples per held-out problem for every model; pass@k curves, coverage,
 # base perplexity of responses, claims and figures.
+from pipeline.studies.rlvr.task import checker_mode
+
 RL_CFG = study_cfg("rlvr")
 RL_DIR = "results/rlvr"
 RL_DATA = {k: f"{RL_DIR}/data/{k}" for k in ("train.parquet", "heldout.parquet", "tokenizer.json")}
 RL_FIGURES = {k: f"{RL_DIR}/figures/{k}.png" for k in ("passk", "coverage", "perplexity")}
+RL_CHECKER = checker_mode(RL_CFG["task"])
 RL_MODELS = (["base", "teacher"]
              + [f"distill-s{s}" for s in RL_CFG["distill"]["seeds"]]
              + [f"{a}-s{s}" for a in RL_CFG["rl"]["algorithms"] for s in RL_CFG["rl"]["seeds"]])
@@ -58,7 +61,7 @@ def rlvr_rl_spec(wc):
     spec = rlvr_common(name, "rl", wc.seed, "rl")
     rl = {k: RL_CFG["rl"][k] for k in ("group_size", "temperature", "top_p", "kl_coef")}
     rl.update(algorithm=wc.rlvr_algo, max_new_tokens=RL_CFG["sampling"]["max_new_tokens"])
-    spec.update(init=rlvr_model_dir("base"), data=RL_DATA["train.parquet"], checker=RL_CFG["task"]["checker"], rl=rl)
+    spec.update(init=rlvr_model_dir("base"), data=RL_DATA["train.parquet"], checker=RL_CHECKER, rl=rl)
     return spec
 
 
@@ -68,7 +71,15 @@ rule rlvr:
         *RL_FIGURES.values(),
 
 
+def rlvr_task_files(wc):
+    """The user's task files (a declared input: editing them re-runs everything downstream)."""
+    t = RL_CFG["task"]
+    return [p for p in (t["path"], t["heldout_path"]) if p] if t["source"] == "file" else []
+
+
 rule rlvr_data:
+    input:
+        rlvr_task_files,
     output:
         train=RL_DATA["train.parquet"],
         heldout=RL_DATA["heldout.parquet"],
@@ -131,7 +142,7 @@ rule rlvr_teacher_data:
                                                      "filter_correct")},
                  "seed": RL_CFG["distill"]["data_seed"], "max_new_tokens": RL_CFG["sampling"]["max_new_tokens"]},
         batch_size=RL_CFG["sampling"]["batch_size"],
-        checker=RL_CFG["task"]["checker"],
+        checker=RL_CHECKER,
     threads: THREADS
     log:
         "logs/rlvr/teacher_data.log",
@@ -192,7 +203,7 @@ rule rlvr_evaluate:
         base_dir=rlvr_model_dir("base"),
         eval={**RL_CFG["eval"], "max_new_tokens": RL_CFG["sampling"]["max_new_tokens"],
               "batch_size": RL_CFG["sampling"]["batch_size"]},
-        checker=RL_CFG["task"]["checker"],
+        checker=RL_CHECKER,
     threads: THREADS
     resources:
         **rlvr_eval_resources(),
