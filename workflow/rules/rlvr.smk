@@ -2,6 +2,8 @@
 # task; a base (SFT), GRPO/RLOO runs × seeds from it, a larger teacher and students distilled
 # from its solutions; n samples per held-out problem for every model; pass@k curves, coverage,
 # base perplexity of responses, claims and figures.
+from pipeline.models import store as hf_store
+from pipeline.studies.rlvr.models import check_teacher as rlvr_check_teacher
 from pipeline.studies.rlvr.task import checker_mode
 
 RL_CFG = study_cfg("rlvr")
@@ -22,6 +24,12 @@ if "rlvr" in ENABLED:
                          f"studies.rlvr.task.n_train={RL_CFG['task']['n_train']}")
     if RL_CFG["task"]["source"] == "file" and not RL_CFG["task"]["path"]:
         raise ValueError("studies.rlvr.task.source is 'file' but studies.rlvr.task.path is null")
+    rlvr_check_teacher(RL_CFG["model"], RL_CFG["teacher"]["model"])
+    for key, m in (("studies.rlvr.model", RL_CFG["model"]), ("studies.rlvr.teacher.model", RL_CFG["teacher"]["model"])):
+        if m["kind"] == "hf":
+            hf_store.resolve(m["path"])  # a missing model stops the DAG build, by path
+            if m["chat_template"]:
+                hf_store.check_chat_template(m["path"], f"{key}.chat_template")
 
 
 wildcard_constraints:

@@ -14,15 +14,17 @@ import importlib.util
 import itertools
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
 
 from pipeline.io import (RECORD_SUFFIXES, DataError, atomic_path, file_sha256, iter_records, open_text,
                          read_json, record_format, write_json)
+
+if TYPE_CHECKING:  # torch is imported by the training side only: the DAG build lists corpus files without it
+    import torch
 
 BOS, EOS = "<|bos|>", "<|eos|>"
 ROW_GROUP = 1 << 20
@@ -322,6 +324,8 @@ class TokenShards:
 
     def sample(self, gen: torch.Generator, batch: int, seq_len: int) -> torch.Tensor:
         """Random windows [batch, seq_len + 1] (inputs and next-token targets), each led by BOS."""
+        import torch
+
         out = np.empty((batch, seq_len + 1), dtype=np.int64)
         weights = torch.as_tensor(self.sizes, dtype=torch.float64)
         shards = torch.multinomial(weights, batch, replacement=True, generator=gen).tolist()
@@ -337,6 +341,8 @@ class TokenShards:
 
     def fixed(self, n: int, seq_len: int) -> torch.Tensor:
         """The first n non-overlapping windows [n, seq_len + 1] of the split: the same for every model."""
+        import torch
+
         flat = np.concatenate(self.arrays)
         if len(flat) < n * seq_len:
             n = max(1, len(flat) // seq_len)
