@@ -6,13 +6,14 @@ file) on a missing or corrupt file instead of returning a partial table.
 from __future__ import annotations
 
 import contextlib
+import glob
 import gzip
 import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -148,3 +149,30 @@ def iter_records(path: str | os.PathLike) -> Iterator[tuple[str, Any]]:
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
             yield f"{path}:{lineno}", rec
+
+
+def find_files(spec: str | os.PathLike | Sequence[str | os.PathLike], key: str, accept: Callable[[Path], bool], want: str) -> list[Path]:
+    """The files a config value names: a file, a directory (searched recursively for accepted
+    files), a glob (`**` recursive), or a list of those; sorted within each entry, so the order
+    does not depend on the file system. A named or matched file that `accept` refuses, or
+    nothing found, raises DataError naming `key` (`want` says what is accepted)."""
+    files: list[Path] = []
+    for entry in map(str, [spec] if isinstance(spec, (str, os.PathLike)) else spec):
+        p = Path(entry).expanduser()
+        if any(c in entry for c in "*?["):
+            found = sorted(Path(f) for f in glob.glob(str(p), recursive=True) if Path(f).is_file())
+            odd = [f for f in found if not accept(f)]
+            if odd:
+                raise DataError(f"{key}: {entry!r} matches {odd[0]}, which is not a {want}")
+        elif p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and accept(f))
+        elif p.is_file():
+            if not accept(p):
+                raise DataError(f"{key}: {entry!r} is not a {want}")
+            found = [p]
+        else:
+            found = []
+        if not found:
+            raise DataError(f"{key}: no {want} found at {entry!r}")
+        files.extend(found)
+    return files

@@ -61,7 +61,7 @@ def test_many_files_globs_records_and_gzip(tmp_path):
     assert [d for _, d in documents(str(tmp_path / "**" / "*.txt"), "text", DOC)] == every[:1]
     parts = [sorted(i for i, _ in documents(str(tmp_path), "text", DOC, s, 2)) for s in range(2)]
     assert parts == [[0, 2, 4], [1, 3, 5]]  # numbered across files, dealt round-robin
-    with pytest.raises(DataError, match=r"notes\.csv.*not a corpus file"):
+    with pytest.raises(DataError, match=r"data\.text\.corpus: .* matches .*notes\.csv, which is not a corpus file"):
         corpus_files(str(tmp_path / "*"))
 
 

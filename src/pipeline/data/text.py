@@ -8,7 +8,6 @@ the corpus, and a missing or corrupt shard is an error naming the file.
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import importlib.util
 import itertools
@@ -20,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.io import (RECORD_SUFFIXES, DataError, atomic_path, file_sha256, iter_records, open_text,
-                         read_json, record_format, write_json)
+from pipeline.io import (RECORD_SUFFIXES, DataError, atomic_path, file_sha256, find_files, iter_records,
+                         open_text, read_json, record_format, write_json)
 
 if TYPE_CHECKING:  # torch is imported by the training side only: the DAG build lists corpus files without it
     import torch
@@ -61,26 +60,8 @@ def corpus_files(corpus: str) -> list[Path]:
     """
     if corpus == "kjv":
         return [kjv_path()]
-    p = Path(corpus).expanduser()
-    if any(c in corpus for c in "*?["):
-        files = sorted(Path(f) for f in glob.glob(str(p), recursive=True) if Path(f).is_file())
-        odd = [f for f in files if _kind(f) is None]
-        if odd:
-            raise DataError(f"data.text.corpus {corpus!r} matches {odd[0]}, which is not a corpus file "
-                            f"(want {', '.join(TEXT_SUFFIXES + RECORD_SUFFIXES)}, optionally .gz)")
-    elif p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and _kind(f) is not None)
-    elif p.is_file():
-        if _kind(p) is None:
-            raise DataError(f"data.text.corpus {corpus!r}: unknown file type (want "
-                            f"{', '.join(TEXT_SUFFIXES + RECORD_SUFFIXES)}, optionally .gz)")
-        files = [p]
-    else:
-        files = []
-    if not files:
-        raise DataError(f"data.text.corpus: no corpus files (.txt, .jsonl, .json, .parquet, optionally .gz) "
-                        f"found at {corpus!r}")
-    return files
+    return find_files(corpus, "data.text.corpus", lambda f: _kind(f) is not None,
+                      f"corpus file ({', '.join(TEXT_SUFFIXES + RECORD_SUFFIXES)}, optionally .gz)")
 
 
 def _kjv_chapters() -> Iterator[str]:
