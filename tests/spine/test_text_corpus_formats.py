@@ -86,9 +86,11 @@ def test_a_non_text_parquet_column_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_corpus_is_an_input_of_the_data_jobs(tmp_path):
-    """Snakemake for real: a one-file corpus at the default num_shards; editing it re-runs
-    tokenisation; a corpus path that finds nothing stops the DAG build naming the key."""
+def test_user_files_are_inputs_and_a_bad_one_fails_only_its_job(tmp_path):
+    """Snakemake for real, with a one-file corpus at the default num_shards and a raw GSM8K task
+    file holding one unreadable answer: only the task's data job fails, naming file and row, and
+    the corpus is tokenised; fixing the file and editing the corpus re-run exactly the jobs that
+    read them; a corpus path that finds nothing stops the DAG build naming the key."""
     import yaml
 
     from pipeline.config import load_config
@@ -97,18 +99,29 @@ def test_the_corpus_is_an_input_of_the_data_jobs(tmp_path):
     corpus = tmp_path / "corpus" / "book.txt"
     corpus.parent.mkdir()
     corpus.write_text(book(200))
+    gsm8k = tmp_path / "gsm8k.jsonl"
+    rows = [{"question": f"Tom has {i} apples and buys {i} more. How many now?",
+             "answer": f"{i} + {i} = <<{i}+{i}={2 * i}>>{2 * i}\n#### {2 * i}"} for i in range(30)]
+    rows[2]["answer"] = "He has some apples.\n#### "  # an answer cut off: nothing to grade against
+    gsm8k.write_text("".join(json.dumps(r) + "\n" for r in rows))
     cfg = load_config(SMOKE)
     cfg["data"]["text"].update(corpus=str(corpus), num_shards=NUM_SHARDS)
+    cfg["studies"]["rlvr"]["task"].update(source="file", path=str(gsm8k))
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     work = tmp_path / "work"
-    target = "results/data/text/manifest.json"
-    snakemake(work, "--configfile", str(tmp_path / "c.yaml"), target, "--cores", "1")
-    manifest = json.loads((work / target).read_text())
-    assert all(e["rows"] > 0 for e in manifest["train"]) and len(manifest["train"]) == NUM_SHARDS
+    targets = ["results/data/text/manifest.json", "results/rlvr/data/train.parquet"]
+    run = snakemake(work, "--configfile", str(tmp_path / "c.yaml"), *targets, "--cores", "1", "--keep-going",
+                    check=False)
+    assert run.returncode != 0
+    assert f"{gsm8k}:3: no answer can be read from 'answer'" in (work / "logs/rlvr/data.log").read_text()
+    manifest = json.loads((work / targets[0]).read_text())
+    assert len(manifest["train"]) == NUM_SHARDS and all(e["rows"] > 0 for e in manifest["train"])
+    rows[2]["answer"] = "He has 4 apples.\n#### 4"
+    gsm8k.write_text("".join(json.dumps(r) + "\n" for r in rows))
     corpus.write_text(book(200) + "\n\nA new closing paragraph.\n")
-    again = snakemake(work, "--configfile", str(tmp_path / "c.yaml"), target, "-n")
-    assert "train_tokenizer" in again.stdout and "tokenize_shard" in again.stdout, again.stdout
+    again = snakemake(work, "--configfile", str(tmp_path / "c.yaml"), *targets, "-n")
+    assert {"train_tokenizer", "tokenize_shard", "text_manifest", "rlvr_data"} <= set(again.stdout.split()), again.stdout
     cfg["data"]["text"]["corpus"] = str(tmp_path / "nowhere" / "*.txt")
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    bad = snakemake(work, "--configfile", str(tmp_path / "c.yaml"), target, "-n", check=False)
+    bad = snakemake(work, "--configfile", str(tmp_path / "c.yaml"), targets[0], "-n", check=False)
     assert bad.returncode != 0 and "data.text.corpus" in bad.stdout + bad.stderr
