@@ -6,12 +6,14 @@ file) on a missing or corrupt file instead of returning a partial table.
 from __future__ import annotations
 
 import contextlib
+import glob
+import gzip
 import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Callable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -84,3 +86,93 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+RECORD_SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+def record_format(path: str | os.PathLike) -> str | None:
+    """'.jsonl', '.json' or '.parquet' for a record file (JSON may end in .gz), else None."""
+    name = Path(path).name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+        return next((s for s in (".jsonl", ".json") if name.endswith(s)), None)
+    return next((s for s in RECORD_SUFFIXES if name.endswith(s)), None)
+
+
+def open_text(path: str | os.PathLike) -> IO[str]:
+    """A text file, gunzipped on the fly when it ends in .gz; undecodable bytes replaced."""
+    if str(path).lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def iter_records(path: str | os.PathLike) -> Iterator[tuple[str, Any]]:
+    """(where, record) for each record of a JSON Lines file, a JSON array, or a Parquet file.
+
+    `where` ("file:line", "file: record i", "file: row i") is what an error about that record
+    should name. JSON is streamed line by line (an array is read whole); Parquet by batches.
+    """
+    path = Path(path)
+    kind = record_format(path)
+    if not path.is_file():
+        raise DataError(f"file not found: {path}")
+    if kind is None:
+        raise DataError(f"{path}: want .jsonl, .json (an array or one object per line) or .parquet")
+    if kind == ".parquet":
+        try:
+            pf = pq.ParquetFile(path)
+            i = 0
+            for batch in pf.iter_batches(batch_size=1024):
+                for rec in batch.to_pylist():
+                    yield f"{path}: row {i}", rec
+                    i += 1
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"corrupt or unreadable Parquet file: {path} ({exc})") from exc
+        return
+    with open_text(path) as fh:
+        if fh.read(256).lstrip()[:1] == "[":
+            fh.seek(0)
+            try:
+                rows = json.load(fh)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}: not valid JSON ({exc})") from None
+            for i, rec in enumerate(rows):
+                yield f"{path}: record {i}", rec
+            return
+        fh.seek(0)
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            yield f"{path}:{lineno}", rec
+
+
+def find_files(spec: str | os.PathLike | Sequence[str | os.PathLike], key: str, accept: Callable[[Path], bool], want: str) -> list[Path]:
+    """The files a config value names: a file, a directory (searched recursively for accepted
+    files), a glob (`**` recursive), or a list of those; sorted within each entry, so the order
+    does not depend on the file system. A named or matched file that `accept` refuses, or
+    nothing found, raises DataError naming `key` (`want` says what is accepted)."""
+    files: list[Path] = []
+    for entry in map(str, [spec] if isinstance(spec, (str, os.PathLike)) else spec):
+        p = Path(entry).expanduser()
+        if any(c in entry for c in "*?["):
+            found = sorted(Path(f) for f in glob.glob(str(p), recursive=True) if Path(f).is_file())
+            odd = [f for f in found if not accept(f)]
+            if odd:
+                raise DataError(f"{key}: {entry!r} matches {odd[0]}, which is not a {want}")
+        elif p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and accept(f))
+        elif p.is_file():
+            if not accept(p):
+                raise DataError(f"{key}: {entry!r} is not a {want}")
+            found = [p]
+        else:
+            found = []
+        if not found:
+            raise DataError(f"{key}: no {want} found at {entry!r}")
+        files.extend(found)
+    return files

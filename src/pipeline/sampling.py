@@ -8,7 +8,8 @@ Padding without attention masks: the spine transformer has none, so `generate` n
 prompt. Prompts are grouped by length and each group is decoded as one batch (or several
 of `batch_size`), which is exactly what left padding with a mask would compute, and the
 results are returned in the caller's order. Completions end at, and include, the first
-`eos_id`; a completion that reaches `max_new_tokens` has no EOS. Likelihoods right-pad
+`eos_id` (one id, or several: a chat model's end of turn and end of text); a completion that
+reaches `max_new_tokens` has none. Likelihoods right-pad
 prompt+completion, which is exact for a causal model: padding sits after every scored token.
 
 Determinism: one `torch.Generator` seeded with `seed` drives every draw, and groups are
@@ -62,7 +63,7 @@ def _check_args(max_new_tokens: int, temperature: float, top_p: float, min_p: fl
 
 @torch.no_grad()
 def _decode_batch(model, idx: torch.Tensor, max_new_tokens: int, temperature: float, top_p: float,
-                  min_p: float, eos_id: int | None, use_cache: bool,
+                  min_p: float, stops: torch.Tensor | None, use_cache: bool,
                   gen: torch.Generator) -> torch.Tensor:
     """New tokens [B, ≤max_new_tokens] for prompts `idx` [B, T] of equal length."""
     B = idx.shape[0]
@@ -78,8 +79,8 @@ def _decode_batch(model, idx: torch.Tensor, max_new_tokens: int, temperature: fl
             probs = filter_probs(logits, temperature, top_p, min_p)
             nxt = torch.multinomial(probs, 1, generator=gen).squeeze(-1)
         out.append(nxt)
-        if eos_id is not None:
-            done |= nxt == eos_id
+        if stops is not None:
+            done |= torch.isin(nxt, stops)
             if bool(done.all()):
                 break
         step_in = nxt[:, None]
@@ -90,12 +91,12 @@ def _decode_batch(model, idx: torch.Tensor, max_new_tokens: int, temperature: fl
 
 def generate(model: torch.nn.Module, prompts: Sequence[Sequence[int]], *, max_new_tokens: int,
              temperature: float = 1.0, top_p: float = 1.0, min_p: float = 0.0, seed: int = 0,
-             eos_id: int | None = None, pad_id: int = 0, use_cache: bool = True,
+             eos_id: int | Sequence[int] | None = None, pad_id: int = 0, use_cache: bool = True,
              batch_size: int = 1024, desc: str = "") -> list[list[int]]:
     """Sample one completion per prompt (repeat a prompt to get several).
 
     temperature 0 is greedy decoding. Returns completions only, in the order of `prompts`,
-    each cut after its first `eos_id`. `pad_id` is accepted for interface symmetry with
+    each cut after its first `eos_id` (any of them, when several). `pad_id` is accepted for interface symmetry with
     padded decoders; no prompt is ever padded here (see the module docstring).
     """
     _check_args(max_new_tokens, temperature, top_p, min_p)
@@ -111,6 +112,8 @@ def generate(model: torch.nn.Module, prompts: Sequence[Sequence[int]], *, max_ne
     device = _device(model)
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed))
+    stop_set = set() if eos_id is None else {int(eos_id)} if isinstance(eos_id, int) else {int(i) for i in eos_id}
+    stops = torch.tensor(sorted(stop_set), dtype=torch.long, device=device) if stop_set else None
     groups: dict[int, list[int]] = defaultdict(list)
     for i, p in enumerate(prompts):
         groups[len(p)].append(i)
@@ -122,15 +125,44 @@ def generate(model: torch.nn.Module, prompts: Sequence[Sequence[int]], *, max_ne
     try:
         for _L, members in progress(chunks, desc=desc or "sampling", unit="batch"):
             idx = torch.tensor([list(prompts[i]) for i in members], dtype=torch.long, device=device)
-            new = _decode_batch(model, idx, max_new_tokens, temperature, top_p, min_p, eos_id,
+            new = _decode_batch(model, idx, max_new_tokens, temperature, top_p, min_p, stops,
                                 use_cache, gen).tolist()
             for i, toks in zip(members, new):
-                if eos_id is not None and eos_id in toks:
-                    toks = toks[: toks.index(eos_id) + 1]
-                results[i] = toks
+                end = next((k for k, t in enumerate(toks) if t in stop_set), None)
+                results[i] = toks if end is None else toks[: end + 1]
     finally:
         model.train(was_training)
     return results
+
+
+def token_logprobs(hidden: torch.Tensor, head, targets: torch.Tensor, temperature: float = 1.0,
+                   max_elements: int = 1 << 24) -> torch.Tensor:
+    """log softmax(head(hidden) / temperature)[target] for rows of `hidden` [n, d], in bounded memory.
+
+    Rows go through the head in chunks of at most `max_elements` logits (64 MB in float32),
+    each reduced at once to log-sum-exp and the target's logit; under autograd each chunk is
+    recomputed in the backward pass (activation checkpointing), so neither pass ever holds
+    more than one chunk of vocabulary-sized logits, whatever the batch or vocabulary.
+    """
+    if hidden.shape[0] == 0:
+        return hidden.new_zeros(0, dtype=torch.float32)
+
+    def chunk_logprobs(h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        logits = head(h).float() / temperature
+        return logits.gather(1, t[:, None]).squeeze(1) - torch.logsumexp(logits, dim=-1)
+
+    vocab = head(hidden[:1]).shape[-1]
+    rows = max(1, max_elements // vocab)
+    checkpointed = torch.is_grad_enabled() and hidden.requires_grad
+    out = []
+    for h, t in zip(hidden.split(rows), targets.split(rows)):
+        if checkpointed:
+            from torch.utils.checkpoint import checkpoint
+
+            out.append(checkpoint(chunk_logprobs, h, t, use_reentrant=False))
+        else:
+            out.append(chunk_logprobs(h, t))
+    return torch.cat(out)
 
 
 def completion_token_logprobs(model: torch.nn.Module, prompts: Sequence[Sequence[int]],
@@ -140,6 +172,9 @@ def completion_token_logprobs(model: torch.nn.Module, prompts: Sequence[Sequence
 
     Returns (logp, mask), both [N, max completion length]; mask is 1 on real completion
     tokens. Sequences are right-padded with `pad_id`, which is exact for a causal model.
+    A model offering `hidden_states(idx)` and `head(h)` (the spine transformer, the HF
+    adapter) is scored by `token_logprobs` on the completion positions only, in memory that
+    does not grow with the vocabulary; any other model through its full logits.
     """
     if len(prompts) != len(completions):
         raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
@@ -155,13 +190,19 @@ def completion_token_logprobs(model: torch.nn.Module, prompts: Sequence[Sequence
     seqs = torch.full((len(prompts), T), pad_id, dtype=torch.long, device=device)
     for i, (p, c) in enumerate(zip(prompts, completions)):
         seqs[i, : len(p) + len(c)] = torch.tensor([*p, *c], dtype=torch.long)
-    logits = model(seqs[:, :-1])
-    logp_all = torch.log_softmax(logits.float() / temperature, dim=-1)
     j = torch.arange(tc, device=device)
     pos = (lp[:, None] - 1 + j).clamp(max=T - 2)  # the position that predicts completion token j
     mask = (j[None, :] < lc[:, None]).float()
     targets = seqs.gather(1, pos + 1)
     rows = torch.arange(len(prompts), device=device)[:, None]
+    raw = getattr(model, "module", model)  # the plain model inside a DeepSpeed engine
+    if hasattr(raw, "hidden_states") and hasattr(raw, "head"):
+        keep = mask.bool()
+        hidden = raw.hidden_states(seqs[:, :-1])[rows.expand_as(pos)[keep], pos[keep]]
+        logp = torch.zeros(len(prompts), tc, device=device)
+        logp = logp.masked_scatter(keep, token_logprobs(hidden, raw.head, targets[keep], temperature))
+        return logp, mask
+    logp_all = torch.log_softmax(model(seqs[:, :-1]).float() / temperature, dim=-1)
     logp = logp_all[rows, pos, targets]
     return logp * mask, mask
 

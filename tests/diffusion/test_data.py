@@ -78,3 +78,43 @@ def test_mnist_source_from_the_package(tmp_path):
     prepare_images({"source": "mnist", "limit": 300, "heldout": 100, "seed": 0}, out)
     imgs, labels = read_images(out)
     assert imgs.shape == (300, 28, 28) and imgs.max() == 255 and set(labels.tolist()) <= set(range(10))
+
+
+def celeba_like(root, n=12):
+    """A folder laid out as CelebA unpacks: img_align_celeba/img_align_celeba/000001.jpg (178×218 RGB
+    JPEG), the attribute CSV beside it, a macOS `._` copy, and a PNG with an alpha channel."""
+    rng = np.random.default_rng(0)
+    d = root / "img_align_celeba" / "img_align_celeba"
+    d.mkdir(parents=True)
+    for i in range(1, n + 1):
+        face = rng.integers(0, 255) + rng.normal(0, 20, (218, 178, 3))  # a brightness of its own, some noise
+        Image.fromarray(face.clip(0, 255).astype(np.uint8)).save(d / f"{i:06d}.jpg", quality=90)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 4), dtype=np.uint8), "RGBA").save(d / "extra.PNG")
+    (d / "._000001.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (root / "img_align_celeba" / "list_attr_celeba.csv").write_text("image_id,Smiling\n000001.jpg,1\n")
+    return root
+
+
+def test_celeba_layout_folder_to_grayscale_size_and_disjoint_subsets(tmp_path):
+    root = celeba_like(tmp_path / "celeba")
+    out = tmp_path / "t.parquet"
+    prepare_images({"source": "folder", "path": str(root), "image_size": 16, "limit": None, "heldout": 3, "seed": 0}, out)
+    imgs, labels = read_images(out)
+    assert imgs.shape == (13, 16, 16) and imgs.dtype == np.uint8 and set(labels.tolist()) == {-1}
+    assert imgs.mean(axis=(1, 2)).std() > 20  # each image's own pixels, not a constant
+    pool, _ = read_images(out, "pool")
+    a = subset_indices(len(pool), 5, 0, "disjoint")
+    b = subset_indices(len(pool), 5, 1, "disjoint")
+    assert not set(a.tolist()) & set(b.tolist())
+
+
+def test_a_corrupt_image_names_the_file(tmp_path):
+    root = celeba_like(tmp_path / "celeba", n=3)
+    victim = root / "img_align_celeba" / "img_align_celeba" / "000002.jpg"
+    victim.write_bytes(victim.read_bytes()[:300])  # truncated mid-file, as an interrupted copy leaves it
+    with pytest.raises(DataError, match="cannot read image .*000002.jpg"):
+        prepare_images({"source": "folder", "path": str(root), "image_size": 16, "heldout": 0}, tmp_path / "x.parquet")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no images here")
+    with pytest.raises(DataError, match="data.path: no images"):
+        prepare_images({"source": "folder", "path": str(tmp_path / "empty"), "heldout": 0}, tmp_path / "x.parquet")

@@ -38,8 +38,11 @@ def test_a_directory_that_is_not_a_model_and_a_corrupt_gguf_fail_by_name(tmp_pat
         P.check_paths([{"name": "plain", "kind": "hf", "path": str(tmp_path / "empty"), "decoding": ["x"]}])
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"not a gguf file")
-    with pytest.raises(P.ModelLoadError, match="model 'broken' failed to load"):
+    with pytest.raises(P.ModelLoadError, match="model 'broken'.*broken.gguf is not a GGUF file"):
         M.load({"name": "broken", "kind": "hf", "path": str(bad), "decoding": ["top_p"]}, device="cpu")
+    with pytest.raises(P.ModelLoadError, match="model 'broken' failed to load"):  # no template asked: read at load
+        M.load({"name": "broken", "kind": "hf", "path": str(bad), "chat_template": False, "decoding": ["top_p"]},
+               device="cpu")
 
 
 def test_undefined_decoding_names_the_model():

@@ -47,12 +47,12 @@ def test_infinity_chat_taxonomy_layout_reads_the_first_user_turn():
 
 
 def test_bad_prompt_files_fail_naming_the_file(tmp_path):
-    with pytest.raises(DataError, match="not found: .*nope.parquet"):
-        P.load_infinity_chat(tmp_path / "nope.parquet")
+    with pytest.raises(DataError, match="no prompt file .* found at .*nope.parquet"):
+        P.load_infinity_chat(str(tmp_path / "nope.parquet"))
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "no query here"}\n')
-    with pytest.raises(DataError, match=r"bad.jsonl: row 0 has neither a `query`"):
-        P.load_infinity_chat(bad)
+    with pytest.raises(DataError, match=r"bad.jsonl:1: neither a `query`"):
+        P.load_infinity_chat(str(bad))
 
 
 def test_build_prompt_set_combines_sources_and_stratifies_limits():
@@ -77,3 +77,57 @@ def test_duplicates_and_unknown_categories_are_rejected():
     odd = t.set_column(2, "category", pa.array(["gardening"] * t.num_rows))
     with pytest.raises(DataError, match="outside the taxonomy"):
         P.validate(odd, P.TAXONOMY)
+
+
+def test_infinity_chat_as_downloaded_several_files_messages_as_json_strings_and_duplicates(tmp_path):
+    """The eval set and the taxonomy set together, as one finds them on disk: the taxonomy's
+    `messages` and `categories` stored as JSON strings (a Parquet export), repeated prompts."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    turns = lambda text: json.dumps([{"role": "user", "content": text}, {"role": "assistant", "content": "..."}])  # noqa: E731
+    pq.write_table(pa.table({
+        "messages": [turns("Invent a sport played on the moon."), turns("Is it ever right to lie?"),
+                     turns("Write a short poem about autumn leaves.")],
+        "categories": [json.dumps(["Speculative & Hypothetical Scenarios"]), json.dumps(["Philosophical Questions"]),
+                       json.dumps([{"category": "Creative Content", "subcategory": "Poetry"}])]}),
+        tmp_path / "taxonomy-00000.parquet")
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "part.jsonl").write_text(json.dumps({"query": "write a short poem  about autumn leaves."})
+                                                  + "\n" + json.dumps({"query": "Name a new colour."}) + "\n")
+    t = P.load_infinity_chat([str(tmp_path / "*.parquet"), str(tmp_path / "eval")])
+    assert t.column("prompt").to_pylist() == ["Invent a sport played on the moon.", "Is it ever right to lie?",
+                                              "Write a short poem about autumn leaves.", "Name a new colour."]
+    assert t.column("category").to_pylist() == ["Speculative & Hypothetical Scenarios", "Philosophical Questions",
+                                                "Creative Content", "uncategorised"]
+    assert len(set(t.column("prompt_id").to_pylist())) == 4
+    with pytest.raises(DataError, match=r"infinity_chat\.path: no prompt file .* found at .*nothing-here"):
+        P.load_infinity_chat(str(tmp_path / "nothing-here" / "*.parquet"))
+
+
+def test_duplicates_of_other_sources_are_dropped_and_counted(tmp_path, capsys):
+    import json
+
+    project = P.load_project().column("prompt").to_pylist()
+    f = tmp_path / "ic.json"  # a JSON array, with a prompt of the project set and one repeated
+    f.write_text(json.dumps([{"query": project[0]}, {"query": "Describe a dream city."},
+                             {"query": "Describe a dream city."}]))
+    cfg = {"project": {"enabled": True, "limit": None}, "blabber": {"enabled": False, "limit": None},
+           "infinity_chat": {"enabled": True, "path": str(f), "limit": None}}
+    t = P.build_prompt_set(cfg, seed=0)
+    ic = t.filter(pa.compute.equal(t.column("source"), "infinity_chat"))
+    assert ic.column("prompt").to_pylist() == ["Describe a dream city."]
+    assert "3 rows in 1 file(s), 2 duplicate prompt(s) dropped, 1 kept" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"query": "ok"}\n{"messages": "[not json"}\n', r"bad\.jsonl:2: `messages` is a string but not JSON"),
+    ('{"query": "ok"}\n{"messages": [{"role": "system", "content": "x"}]}\n', r"bad\.jsonl:2: neither a `query`"),
+    ('["a string, not a record"]', r"bad\.jsonl: record 0: a prompt record must be an object"),
+    ("", r"prompt file has no rows: .*bad\.jsonl"),
+])
+def test_a_bad_infinity_chat_file_names_file_and_row(tmp_path, content, message):
+    (tmp_path / "bad.jsonl").write_text(content)
+    with pytest.raises(DataError, match=message):
+        P.load_infinity_chat(tmp_path / "bad.jsonl")

@@ -103,3 +103,45 @@ def test_sampled_frequencies_follow_the_model(model):
     draws = generate(model, [prompt] * 4000, max_new_tokens=1, temperature=1.0, seed=0)
     freq = torch.bincount(torch.tensor([d[0] for d in draws]), minlength=17).float() / 4000
     assert torch.allclose(freq, probs, atol=0.03)
+
+
+def test_completions_stop_on_any_of_several_stop_ids(model):
+    """A chat model ends on its end-of-turn or its end-of-text id, whichever comes first."""
+    prompts = prompts_of_mixed_lengths()
+    free = generate(model, prompts, max_new_tokens=20, temperature=0.0)
+    a, b = free[0][2], free[1][4]
+    cut = generate(model, prompts, max_new_tokens=20, temperature=0.0, eos_id=(a, b))
+    for f, c in zip(free, cut):
+        end = next((i for i, t in enumerate(f) if t in (a, b)), None)
+        assert c == (f if end is None else f[: end + 1])
+
+
+def test_chunked_logprobs_equal_the_full_log_softmax_with_gradients(model):
+    """Scoring completion positions through the head in chunks (recomputed in backward) gives
+    the same values and gradients as a log-softmax over the whole [B, T, V] logits."""
+    from pipeline.sampling import token_logprobs
+
+    prompts = prompts_of_mixed_lengths()
+    comps = [p[::-1] + [3] for p in prompts]
+
+    class Logits(torch.nn.Module):  # the same model seen only through its logits
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, idx):
+            return self.inner(idx)
+
+    grads = []
+    for m in (model, Logits(model)):
+        model.zero_grad()
+        logp, mask = completion_token_logprobs(m, prompts, comps, temperature=0.7)
+        (logp.sum() / mask.sum()).backward()
+        grads.append((logp.detach(), mask, model.head.weight.grad.clone(), model.embed.weight.grad.clone()))
+    for x, y in zip(*grads):
+        assert torch.allclose(x, y, atol=1e-5)
+    h = torch.randn(10, 32, requires_grad=True)
+    t = torch.randint(17, (10,))
+    small = token_logprobs(h, model.head, t, max_elements=17 * 3)  # four chunks of ≤ 3 rows
+    assert torch.allclose(small, torch.log_softmax(model.head(h), -1)[torch.arange(10), t], atol=1e-6)
+    model.zero_grad()

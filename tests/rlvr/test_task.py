@@ -5,7 +5,7 @@ import pytest
 
 from pipeline.io import DataError
 from pipeline.studies.rlvr.task import (
-    ArithmeticTask, Checker, build_splits, generate_splits, load_user_task, parse_number,
+    ArithmeticTask, Checker, build_splits, checker_mode, generate_splits, load_user_task, parse_number,
 )
 from pipeline.studies.rlvr.tokenizer import CharTokenizer
 
@@ -27,16 +27,31 @@ def test_strict_checker_reads_after_the_last_equals_sign():
     assert ck.check("46+56=0102", "102")
 
 
-def test_last_number_checker_for_free_form_text():
-    ck = Checker("last_number")
-    assert ck.check("so 3 + 4 gives 7. The answer is 1,020.", "1020")
-    assert ck.check("we get \\boxed{72} in the end, 5 apples", "72")
-    assert ck.check("reasoning 9 ... #### 72", "72.0")
-    assert not ck.check("the answer is 71", "72")
-    assert not ck.check("no number here", "72")
-    assert ck.check("so it is #### Paris.", "paris")
-    assert ck.check("\\boxed{Paris}", "Paris")
-    assert not ck.check("\\boxed{Lyon}", "Paris")
+# (completion, reference answer, graded correct?) for the last_number checker.
+LAST_NUMBER_TABLE = [
+    ("so 3 + 4 gives 7. The answer is 1,020.", "1020", True),
+    ("we get \\boxed{72} in the end, 5 apples", "72", True),
+    ("reasoning 9 ... #### 72", "72.0", True),
+    ("#### 72 apples", "72", True),                               # first number after ####
+    ("#### 72\n\nQuestion: next one? #### 15", "72", True),      # the first #### marks the answer
+    ("#### 72\n\nQuestion: next one? #### 15", "15", False),
+    ("first \\boxed{3}, finally \\boxed{72}", "72", True),       # the last \\boxed{}
+    ("first \\boxed{72}, finally \\boxed{3}", "72", False),
+    ("\\boxed{\\$72}", "72", True),
+    ("\\boxed{72\\text{ apples}}", "72", True),
+    ("\\boxed{\\frac{5}{6}}", "\\frac{5}{6}", True),              # nested braces, text answer
+    ("\\boxed{\\frac{1}{6}}", "\\frac{5}{6}", False),
+    ("the answer is 71", "72", False),
+    ("no number here", "72", False),
+    ("so it is #### Paris.", "paris", True),
+    ("\\boxed{Paris}", "Paris", True),
+    ("\\boxed{Lyon}", "Paris", False),
+]
+
+
+@pytest.mark.parametrize("completion, answer, correct", LAST_NUMBER_TABLE)
+def test_last_number_checker_table(completion, answer, correct):
+    assert Checker("last_number").check(completion, answer) is correct
 
 
 def test_parse_number_values():
@@ -114,7 +129,7 @@ def test_user_task_jsonl_and_errors(tmp_path):
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"prompt": "x"}) + "\n")
-    with pytest.raises(DataError, match="'answer'"):
+    with pytest.raises(DataError, match=r"bad\.jsonl:1: no answer column"):
         load_user_task(bad)
     with pytest.raises(DataError, match="not found"):
         load_user_task(tmp_path / "missing.jsonl")
@@ -132,3 +147,86 @@ def test_char_tokenizer_round_trip(tmp_path):
     assert CharTokenizer.load(tmp_path / "tok.json").chars == tok.chars
     with pytest.raises(ValueError, match="not in the task vocabulary"):
         tok.encode("x")
+
+
+GSM8K = [  # raw GSM8K rows, as in its train.jsonl
+    {"question": "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+                 "How many clips did Natalia sell altogether in April and May?",
+     "answer": "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips "
+               "altogether in April and May.\n#### 72"},
+    {"question": "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. "
+                 "How much did she earn?",
+     "answer": "Weng earns 12/60 = $<<12/60=0.2>>0.2 per minute.\nWorking 50 minutes, she earned "
+               "0.2 x 50 = $<<0.2*50=10>>10.\n#### 10"},
+    {"question": "A store sold 1,200 pens on Monday and 300 more on Tuesday. How many pens in total?",
+     "answer": "1,200 + 300 = <<1200+300=1500>>1,500\n#### 1,500"},
+]
+MATH = [  # MATH-style rows (problem, solution with \\boxed{}, level, type)
+    {"problem": "What is $\\frac{1}{2} + \\frac{1}{3}$?", "level": "Level 1", "type": "Prealgebra",
+     "solution": "The common denominator is 6, so the sum is $\\frac{3}{6}+\\frac{2}{6}=\\boxed{\\frac{5}{6}}$."},
+    {"problem": "Compute $7 \\times 8$.", "level": "Level 1", "type": "Prealgebra",
+     "solution": "$7 \\times 8 = \\boxed{56}$."},
+]
+
+
+def test_raw_gsm8k_loads_with_nothing_but_source_and_path(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in GSM8K * 4))
+    cfg = {"source": "file", "path": str(path), "heldout_path": None, "n_heldout": 2, "seed": 0,
+           "columns": {"prompt": None, "answer": None, "solution": None}, "checker": "auto"}
+    train, held = build_splits(cfg)
+    rows = load_user_task(path)
+    assert [r["answer"] for r in rows[:3]] == ["72", "10", "1,500"]
+    assert rows[0]["prompt"].startswith("Natalia") and rows[0]["target"].endswith("#### 72")
+    assert len(train) == 10 and len(held) == 2
+    ck = Checker(checker_mode(cfg))
+    assert checker_mode(cfg) == "last_number" and checker_mode({**cfg, "source": "generated"}) == "strict"
+    assert all(ck.check(r["target"], r["answer"]) for r in rows)  # the worked solution grades correct
+    assert ck.check("She sold 72 clips in all. #### 72 clips", "72")
+    assert ck.check("so #### 1500", "1,500")
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl", ".parquet"])
+def test_math_style_in_every_file_format(tmp_path, suffix):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / f"math{suffix}"
+    if suffix == ".json":
+        path.write_text(json.dumps(MATH, indent=1))  # a JSON array, as many datasets ship
+    elif suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in MATH))
+    else:
+        pq.write_table(pa.Table.from_pylist(MATH), path)
+    rows = load_user_task(path)
+    assert [r["answer"] for r in rows] == ["\\frac{5}{6}", "56"]
+    assert rows[0]["target"] == MATH[0]["solution"] and rows[0]["klass"] == "Level 1"
+    assert all(Checker("last_number").check(r["target"], r["answer"]) for r in rows)
+
+
+def test_other_column_names_through_task_columns(tmp_path):
+    path = tmp_path / "mine.jsonl"
+    path.write_text(json.dumps({"q": "2+2?", "final": 4, "work": "2+2=4 #### 4"}) + "\n")
+    rows = load_user_task(path, {"prompt": "q", "answer": "final", "solution": "work"})
+    assert rows[0] == {"pid": "u000000", "prompt": "2+2?", "answer": "4", "target": "2+2=4 #### 4", "klass": "all"}
+    with pytest.raises(DataError, match=r"mine\.jsonl:1: no column 'query' \(studies\.rlvr\.task\.columns\.prompt\)"):
+        load_user_task(path, {"prompt": "query"})
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"question": "q", "answer": "no marker, a sentence"}\n{"question": "q2", "answer": "work\\n#### "}\n',
+     r"t\.jsonl:2: no answer can be read from 'answer'"),
+    ('{"question": "q", "answer": "#### twelve"}\n', r"t\.jsonl:1: no answer can be read"),
+    ('{"problem": "p", "solution": "so \\\\boxed{}"}\n', r"t\.jsonl:1: no answer can be read from 'solution'"),
+    ('{"problem": "p", "solution": "so \\\\boxed{12"}\n', r"t\.jsonl:1: no answer can be read from 'solution'"),
+    ('{"question": "q", "answer": "#### 1"}\n{"question": "q", "response": "#### 1"}\n', r"t\.jsonl:2: no 'answer'"),
+    ('{"question": ["q"], "answer": "#### 1"}\n', r"t\.jsonl:1: column 'question' must be text"),
+    ('{"text": "q", "label": "1"}\n', r"t\.jsonl:1: no prompt column"),
+    ('\n', r"has no rows"),
+    ('["not an object"]', r"t\.jsonl: record 0: a problem must be a JSON object"),
+])
+def test_a_bad_task_file_fails_naming_file_and_row(tmp_path, content, message):
+    path = tmp_path / "t.jsonl"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        load_user_task(path)

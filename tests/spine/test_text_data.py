@@ -8,14 +8,16 @@ from pipeline.data.text import (TokenShards, documents, load_tokenizer, tokenize
                                 write_manifest)
 from pipeline.io import DataError
 
+DOC = 4000  # data.text.doc_chars of config/config.yaml
+
 
 @pytest.fixture(scope="module")
 def kjv_shards(tmp_path_factory):
     d = tmp_path_factory.mktemp("text")
-    tok = train_tokenizer("kjv", "text", 300, 0.5, d / "tok.json")
+    tok = train_tokenizer("kjv", "text", DOC, 300, 0.5, d / "tok.json")
     train, val = [], []
     for i in range(2):
-        tokenize_shard("kjv", "text", i, 2, tok, 0.05, d / f"s{i}.train.parquet", d / f"s{i}.val.parquet")
+        tokenize_shard("kjv", "text", DOC, i, 2, tok, 0.05, d / f"s{i}.train.parquet", d / f"s{i}.val.parquet")
         train.append(str(d / f"s{i}.train.parquet"))
         val.append(str(d / f"s{i}.val.parquet"))
     write_manifest(train, val, tok, d / "manifest.json")
@@ -30,8 +32,8 @@ def test_tokenizer_round_trip(kjv_shards):
 
 
 def test_shards_partition_the_corpus(kjv_shards):
-    n_all = sum(1 for _ in documents("kjv", "text"))
-    n_parts = sum(1 for i in range(2) for _ in documents("kjv", "text", i, 2))
+    n_all = sum(1 for _ in documents("kjv", "text", DOC))
+    n_parts = sum(1 for i in range(2) for _ in documents("kjv", "text", DOC, i, 2))
     assert n_all == n_parts == 1189  # KJV chapters
 
 
@@ -47,12 +49,12 @@ def test_windows_start_with_bos_and_are_deterministic(kjv_shards):
 def test_user_corpus_from_parquet_and_text(tmp_path):
     pq.write_table(pa.table({"body": ["first document here", "second one"]}), tmp_path / "a.parquet")
     (tmp_path / "b.txt").write_text("a plain text document")
-    docs = [t for _, t in documents(str(tmp_path), "body")]
+    docs = [t for _, t in documents(str(tmp_path), "body", DOC)]
     assert docs == ["first document here", "second one", "a plain text document"]
     with pytest.raises(DataError, match="no column 'text'"):
-        list(documents(str(tmp_path), "text"))
+        list(documents(str(tmp_path), "text", DOC))
     with pytest.raises(DataError, match="data.text.corpus"):
-        list(documents(str(tmp_path / "nowhere"), "text"))
+        list(documents(str(tmp_path / "nowhere"), "text", DOC))
 
 
 def test_corrupt_shard_names_the_file(kjv_shards, tmp_path):

@@ -3,12 +3,22 @@ TEXT = config["data"]["text"]
 TEXT_DIR = "results/data/text"
 
 
+def text_corpus_files(wildcards):
+    """The corpus files as declared inputs (editing one re-runs tokenisation); a bad path stops the DAG build."""
+    from pipeline.data.text import corpus_files
+
+    return [str(f) for f in corpus_files(TEXT["corpus"])]
+
+
 rule train_tokenizer:
+    input:
+        corpus=text_corpus_files,
     output:
         f"{TEXT_DIR}/tokenizer.json",
     params:
         corpus=TEXT["corpus"],
         column=TEXT["text_column"],
+        doc_chars=TEXT["doc_chars"],
         vocab=TEXT["vocab_size"],
         sample_mb=TEXT["tokenizer_sample_mb"],
     log:
@@ -19,6 +29,7 @@ rule train_tokenizer:
 
 rule tokenize_shard:
     input:
+        corpus=text_corpus_files,
         tokenizer=f"{TEXT_DIR}/tokenizer.json",
     output:
         train=f"{TEXT_DIR}/shard{{shard}}.train.parquet",
@@ -26,6 +37,7 @@ rule tokenize_shard:
     params:
         corpus=TEXT["corpus"],
         column=TEXT["text_column"],
+        doc_chars=TEXT["doc_chars"],
         num_shards=TEXT["num_shards"],
         val_fraction=TEXT["val_fraction"],
     wildcard_constraints:

@@ -67,7 +67,15 @@ rule diffusion:
         *DF_FIGURES.values(),
 
 
+def diffusion_image_folder(wc):
+    """An image folder is a declared input (adding or removing images re-runs the data job)."""
+    d = DF["data"]
+    return [d["path"]] if d["source"] == "folder" and d["path"] else []
+
+
 rule diffusion_data:
+    input:
+        diffusion_image_folder,
     output:
         f"{DF_DIR}/data/images.parquet",
     params:

@@ -48,7 +48,17 @@ rule hivemind:
         *HV_FIGURES.values(),
 
 
+def hv_prompt_files(wc):
+    """The Infinity-Chat files, as declared inputs (a path finding none stops the DAG build)."""
+    from pipeline.studies.hivemind.prompts import prompt_files
+
+    ic = HV["prompts"]["infinity_chat"]
+    return [str(f) for f in prompt_files(ic["path"])] if ic["enabled"] and ic["path"] else []
+
+
 rule hivemind_prompts:
+    input:
+        hv_prompt_files,
     output:
         f"{HV_DIR}/prompts.parquet",
     params:

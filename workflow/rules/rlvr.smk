@@ -2,10 +2,15 @@
 # task; a base (SFT), GRPO/RLOO runs × seeds from it, a larger teacher and students distilled
 # from its solutions; n samples per held-out problem for every model; pass@k curves, coverage,
 # base perplexity of responses, claims and figures.
+from pipeline.models import store as hf_store
+from pipeline.studies.rlvr.models import check_teacher as rlvr_check_teacher
+from pipeline.studies.rlvr.task import checker_mode
+
 RL_CFG = study_cfg("rlvr")
 RL_DIR = "results/rlvr"
 RL_DATA = {k: f"{RL_DIR}/data/{k}" for k in ("train.parquet", "heldout.parquet", "tokenizer.json")}
 RL_FIGURES = {k: f"{RL_DIR}/figures/{k}.png" for k in ("passk", "coverage", "perplexity")}
+RL_CHECKER = checker_mode(RL_CFG["task"])
 RL_MODELS = (["base", "teacher"]
              + [f"distill-s{s}" for s in RL_CFG["distill"]["seeds"]]
              + [f"{a}-s{s}" for a in RL_CFG["rl"]["algorithms"] for s in RL_CFG["rl"]["seeds"]])
@@ -19,6 +24,12 @@ if "rlvr" in ENABLED:
                          f"studies.rlvr.task.n_train={RL_CFG['task']['n_train']}")
     if RL_CFG["task"]["source"] == "file" and not RL_CFG["task"]["path"]:
         raise ValueError("studies.rlvr.task.source is 'file' but studies.rlvr.task.path is null")
+    rlvr_check_teacher(RL_CFG["model"], RL_CFG["teacher"]["model"])
+    for key, m in (("studies.rlvr.model", RL_CFG["model"]), ("studies.rlvr.teacher.model", RL_CFG["teacher"]["model"])):
+        if m["kind"] == "hf":
+            hf_store.resolve(m["path"])  # a missing model stops the DAG build, by path
+            if m["chat_template"]:
+                hf_store.check_chat_template(m["path"], f"{key}.chat_template")
 
 
 wildcard_constraints:
@@ -58,7 +69,7 @@ def rlvr_rl_spec(wc):
     spec = rlvr_common(name, "rl", wc.seed, "rl")
     rl = {k: RL_CFG["rl"][k] for k in ("group_size", "temperature", "top_p", "kl_coef")}
     rl.update(algorithm=wc.rlvr_algo, max_new_tokens=RL_CFG["sampling"]["max_new_tokens"])
-    spec.update(init=rlvr_model_dir("base"), data=RL_DATA["train.parquet"], checker=RL_CFG["task"]["checker"], rl=rl)
+    spec.update(init=rlvr_model_dir("base"), data=RL_DATA["train.parquet"], checker=RL_CHECKER, rl=rl)
     return spec
 
 
@@ -68,7 +79,15 @@ rule rlvr:
         *RL_FIGURES.values(),
 
 
+def rlvr_task_files(wc):
+    """The user's task files (a declared input: editing them re-runs everything downstream)."""
+    t = RL_CFG["task"]
+    return [p for p in (t["path"], t["heldout_path"]) if p] if t["source"] == "file" else []
+
+
 rule rlvr_data:
+    input:
+        rlvr_task_files,
     output:
         train=RL_DATA["train.parquet"],
         heldout=RL_DATA["heldout.parquet"],
@@ -133,7 +152,7 @@ rule rlvr_teacher_data:
                                                      "filter_correct")},
                  "seed": RL_CFG["distill"]["data_seed"], "max_new_tokens": RL_CFG["sampling"]["max_new_tokens"]},
         batch_size=RL_CFG["sampling"]["batch_size"],
-        checker=RL_CFG["task"]["checker"],
+        checker=RL_CHECKER,
         device=DEVICE,
     threads: THREADS
     log:
@@ -195,7 +214,7 @@ rule rlvr_evaluate:
         base_dir=rlvr_model_dir("base"),
         eval={**RL_CFG["eval"], "max_new_tokens": RL_CFG["sampling"]["max_new_tokens"],
               "batch_size": RL_CFG["sampling"]["batch_size"]},
-        checker=RL_CFG["task"]["checker"],
+        checker=RL_CHECKER,
         device=DEVICE,
     threads: THREADS
     resources:

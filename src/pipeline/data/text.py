@@ -8,20 +8,22 @@ the corpus, and a missing or corrupt shard is an error naming the file.
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import importlib.util
 import itertools
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
 
-from pipeline.io import DataError, atomic_path, file_sha256, read_json, write_json
+from pipeline.io import (RECORD_SUFFIXES, DataError, atomic_path, file_sha256, find_files, iter_records,
+                         open_text, read_json, record_format, write_json)
+
+if TYPE_CHECKING:  # torch is imported by the training side only: the DAG build lists corpus files without it
+    import torch
 
 BOS, EOS = "<|bos|>", "<|eos|>"
 ROW_GROUP = 1 << 20
@@ -38,18 +40,28 @@ def kjv_path() -> Path:
     return path
 
 
+TEXT_SUFFIXES = (".txt", ".text", ".md")
+
+
+def _kind(path: Path) -> str | None:
+    """'text', '.jsonl', '.json' or '.parquet' for a corpus file (text and JSON may end in .gz), else None."""
+    name = path.name.lower().removesuffix(".gz")
+    if any(name.endswith(s) for s in TEXT_SUFFIXES):
+        return "text"
+    return record_format(path)
+
+
 def corpus_files(corpus: str) -> list[Path]:
-    """The files of a user corpus (a file, a directory, or a glob), sorted; error if none."""
-    p = Path(corpus)
-    if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.suffix in (".txt", ".parquet"))
-    elif any(c in corpus for c in "*?["):
-        files = sorted(Path(f) for f in glob.glob(corpus, recursive=True))
-    else:
-        files = [p] if p.is_file() else []
-    if not files:
-        raise DataError(f"data.text.corpus: no .txt or .parquet files found at {corpus!r}")
-    return files
+    """The files of a corpus: 'kjv' (shipped), a file, a directory (searched recursively) or a glob.
+
+    Accepted: plain text (.txt/.text/.md), JSON Lines or a JSON array of records (.jsonl/.json),
+    Parquet; text and JSON files may be gzip-compressed (.gz). Sorted, so the order (and the
+    document numbering) does not depend on the file system. Raises DataError naming the key.
+    """
+    if corpus == "kjv":
+        return [kjv_path()]
+    return find_files(corpus, "data.text.corpus", lambda f: _kind(f) is not None,
+                      f"corpus file ({', '.join(TEXT_SUFFIXES + RECORD_SUFFIXES)}, optionally .gz)")
 
 
 def _kjv_chapters() -> Iterator[str]:
@@ -60,31 +72,98 @@ def _kjv_chapters() -> Iterator[str]:
             yield " ".join(v["text"] for v in group)
 
 
-def _file_documents(path: Path, text_column: str) -> Iterator[str]:
-    if path.suffix == ".parquet":
+def _paragraph_documents(path: Path, doc_chars: int) -> Iterator[str]:
+    """A plain-text file as documents, streamed line by line (memory bounded by `doc_chars`).
+
+    A document is a run of blank-line-separated paragraphs: it ends at the first paragraph end
+    once it holds `doc_chars // 2` characters, and is cut at `doc_chars` inside a paragraph that
+    runs longer (at the last space when there is one in its second half). So a book of one file
+    becomes documents of doc_chars/2..doc_chars characters, whatever its line lengths.
+    """
+    buf: list[str] = []
+    size = 0
+    with open_text(path) as fh:
+        for line in fh:
+            if not line.strip():
+                if size >= doc_chars // 2 and buf:
+                    yield "".join(buf).strip()
+                    buf, size = [], 0
+                elif buf:
+                    buf.append("\n")
+                    size += 1
+                continue
+            buf.append(line)
+            size += len(line)
+            while size >= doc_chars:
+                text = "".join(buf)
+                cut = text.rfind(" ", 0, doc_chars)
+                cut = cut if cut > doc_chars // 2 else doc_chars
+                head, rest = text[:cut].strip(), text[cut:]
+                if head:
+                    yield head
+                buf, size = ([rest], len(rest)) if rest.strip() else ([], 0)
+    tail = "".join(buf).strip()
+    if tail:
+        yield tail
+
+
+def _column_text(where: str, record, text_column: str) -> str | None:
+    if not isinstance(record, dict):
+        raise DataError(f"{where}: a record must be a JSON object, got {type(record).__name__}")
+    if text_column not in record:
+        raise DataError(f"{where}: no key {text_column!r} (data.text.text_column); keys: {sorted(record)}")
+    text = record[text_column]
+    if text is not None and not isinstance(text, str):
+        raise DataError(f"{where}: {text_column!r} must be a string, got {type(text).__name__}")
+    return text
+
+
+def _file_documents(path: Path, text_column: str, doc_chars: int) -> Iterator[str]:
+    kind = _kind(path)
+    if kind == "text":
+        yield from _paragraph_documents(path, doc_chars)
+    elif kind == ".parquet":
         try:
             pf = pq.ParquetFile(path)
         except Exception as exc:
             raise DataError(f"corrupt Parquet corpus file: {path} ({exc})") from exc
         if text_column not in pf.schema_arrow.names:
             raise DataError(f"{path}: no column {text_column!r} (data.text.text_column); columns: {pf.schema_arrow.names}")
+        if not pa.types.is_string(pf.schema_arrow.field(text_column).type) and \
+                not pa.types.is_large_string(pf.schema_arrow.field(text_column).type):
+            raise DataError(f"{path}: column {text_column!r} (data.text.text_column) holds "
+                            f"{pf.schema_arrow.field(text_column).type}, not text")
         for batch in pf.iter_batches(columns=[text_column], batch_size=1024):
             yield from (t for t in batch.column(0).to_pylist() if t)
     else:
-        yield path.read_text(errors="replace")
+        for where, record in iter_records(path):
+            text = _column_text(where, record, text_column)
+            if text:
+                yield text
 
 
-def documents(corpus: str, text_column: str, shard: int = 0, num_shards: int = 1) -> Iterator[tuple[int, str]]:
-    """(global document index, text) for the documents belonging to one shard."""
+def documents(corpus: str, text_column: str, doc_chars: int, shard: int = 0,
+              num_shards: int = 1) -> Iterator[tuple[int, str]]:
+    """(global document index, text) for the documents belonging to one shard.
+
+    Documents are numbered across the whole corpus and dealt round-robin to the shards, so a
+    corpus of one file fills every shard. Each shard job streams the whole corpus (cheap) and
+    tokenises only its own documents (the costly part). A file holding no text is an error.
+    """
     if corpus == "kjv":
         for i, doc in enumerate(_kjv_chapters()):
             if i % num_shards == shard:
                 yield i, doc
         return
-    for fi, f in enumerate(corpus_files(corpus)):
-        if fi % num_shards == shard:
-            for j, doc in enumerate(_file_documents(f, text_column)):
-                yield (fi << 32) + j, doc
+    i = 0
+    for f in corpus_files(corpus):
+        before = i
+        for doc in _file_documents(f, text_column, doc_chars):
+            if i % num_shards == shard:
+                yield i, doc
+            i += 1
+        if i == before:
+            raise DataError(f"corpus file {f} holds no text (data.text.corpus)")
 
 
 def is_validation(doc_index: int, val_fraction: float) -> bool:
@@ -93,7 +172,8 @@ def is_validation(doc_index: int, val_fraction: float) -> bool:
 
 
 # -- tokenizer ------------------------------------------------------------------------
-def train_tokenizer(corpus: str, text_column: str, vocab_size: int, sample_mb: float, out: str | Path) -> Path:
+def train_tokenizer(corpus: str, text_column: str, doc_chars: int, vocab_size: int, sample_mb: float,
+                    out: str | Path) -> Path:
     """Byte-level BPE on a bounded prefix of the corpus; BOS/EOS are special tokens 0 and 1."""
     from tokenizers import ByteLevelBPETokenizer
 
@@ -101,7 +181,7 @@ def train_tokenizer(corpus: str, text_column: str, vocab_size: int, sample_mb: f
 
     def sample() -> Iterator[str]:
         used = 0
-        for _, doc in documents(corpus, text_column):
+        for _, doc in documents(corpus, text_column, doc_chars):
             yield doc
             used += len(doc)
             if used >= budget:
@@ -128,31 +208,55 @@ def load_tokenizer(path: str | Path):
 
 
 # -- shards ---------------------------------------------------------------------------
-def _write_tokens(chunks: list[np.ndarray], path: Path) -> dict:
+class _TokenWriter:
+    """Appends token arrays to a Parquet file in row groups of ROW_GROUP tokens (bounded memory)."""
+
     schema = pa.schema([("tokens", pa.int32())])
-    with atomic_path(path, ".parquet") as tmp:
-        with pq.ParquetWriter(tmp, schema) as w:
-            for c in chunks:
-                w.write_table(pa.table({"tokens": c}, schema=schema), row_group_size=ROW_GROUP)
-    return {"path": str(path), "rows": int(sum(len(c) for c in chunks)), "sha256": file_sha256(path)}
+
+    def __init__(self, tmp: Path) -> None:
+        self.writer = pq.ParquetWriter(tmp, self.schema)
+        self.pending: list[np.ndarray] = []
+        self.size = self.rows = 0
+
+    def add(self, ids: np.ndarray) -> None:
+        self.pending.append(ids)
+        self.size += len(ids)
+        if self.size >= ROW_GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending or not self.rows:
+            chunk = np.concatenate(self.pending) if self.pending else np.zeros(0, np.int32)
+            self.writer.write_table(pa.table({"tokens": chunk}, schema=self.schema), row_group_size=ROW_GROUP)
+            self.rows += len(chunk)
+        self.pending, self.size = [], 0
 
 
-def tokenize_shard(corpus: str, text_column: str, shard: int, num_shards: int, tokenizer: str | Path,
-                   val_fraction: float, out_train: str | Path, out_val: str | Path) -> dict:
-    """Tokenise one shard's documents into train/validation token files."""
+def tokenize_shard(corpus: str, text_column: str, doc_chars: int, shard: int, num_shards: int,
+                   tokenizer: str | Path, val_fraction: float, out_train: str | Path, out_val: str | Path) -> dict:
+    """Tokenise one shard's documents into train/validation token files, streaming both."""
     tok = load_tokenizer(tokenizer)
     bos, eos = tok.token_to_id(BOS), tok.token_to_id(EOS)
-    parts: dict[str, list[np.ndarray]] = {"train": [], "val": []}
     docs = 0
-    for idx, text in documents(corpus, text_column, shard, num_shards):
-        ids = np.asarray([bos, *tok.encode(text).ids, eos], dtype=np.int32)
-        parts["val" if is_validation(idx, val_fraction) else "train"].append(ids)
-        docs += 1
-    if docs == 0:
-        raise DataError(f"shard {shard} of {num_shards} got no documents (data.text.num_shards too large?)")
-    return {"shard": shard, "documents": docs,
-            "train": _write_tokens(parts["train"], Path(out_train)),
-            "val": _write_tokens(parts["val"], Path(out_val))}
+    with atomic_path(out_train, ".parquet") as t_train, atomic_path(out_val, ".parquet") as t_val:
+        writers = {"train": _TokenWriter(t_train), "val": _TokenWriter(t_val)}
+        try:
+            for idx, text in documents(corpus, text_column, doc_chars, shard, num_shards):
+                ids = np.asarray([bos, *tok.encode(text).ids, eos], dtype=np.int32)
+                writers["val" if is_validation(idx, val_fraction) else "train"].add(ids)
+                docs += 1
+            if docs == 0:
+                raise DataError(f"shard {shard} of {num_shards} got no documents: the corpus holds fewer "
+                                f"documents than data.text.num_shards (lower it, or data.text.doc_chars)")
+            for w in writers.values():
+                w.flush()
+        finally:
+            for w in writers.values():
+                w.writer.close()
+    out = {"shard": shard, "documents": docs}
+    for split, path in (("train", out_train), ("val", out_val)):
+        out[split] = {"path": str(path), "rows": writers[split].rows, "sha256": file_sha256(path)}
+    return out
 
 
 def write_manifest(train: list[str], val: list[str], tokenizer: str | Path, out: str | Path) -> dict:
@@ -201,6 +305,8 @@ class TokenShards:
 
     def sample(self, gen: torch.Generator, batch: int, seq_len: int) -> torch.Tensor:
         """Random windows [batch, seq_len + 1] (inputs and next-token targets), each led by BOS."""
+        import torch
+
         out = np.empty((batch, seq_len + 1), dtype=np.int64)
         weights = torch.as_tensor(self.sizes, dtype=torch.float64)
         shards = torch.multinomial(weights, batch, replacement=True, generator=gen).tolist()
@@ -216,6 +322,8 @@ class TokenShards:
 
     def fixed(self, n: int, seq_len: int) -> torch.Tensor:
         """The first n non-overlapping windows [n, seq_len + 1] of the split: the same for every model."""
+        import torch
+
         flat = np.concatenate(self.arrays)
         if len(flat) < n * seq_len:
             n = max(1, len(flat) // seq_len)

@@ -249,6 +249,12 @@ class Transformer(nn.Module):
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None,
                 stats: Stats | None = None) -> torch.Tensor:
+        return self.head(self.hidden_states(idx, cache, stats))
+
+    def hidden_states(self, idx: torch.Tensor, cache: KVCache | None = None,
+                      stats: Stats | None = None) -> torch.Tensor:
+        """The normalised final hidden states [B, T, d] that `head` maps to logits: lets a
+        caller score a few positions against the vocabulary in bounded memory."""
         T = idx.shape[1]
         start = cache.length if cache is not None else 0
         pos = torch.arange(start, start + T, device=idx.device)
@@ -262,7 +268,7 @@ class Transformer(nn.Module):
             x = block(x, pos, cache, i, stats)
         if cache is not None:
             cache.length += T
-        return self.head(self.norm(x))
+        return self.norm(x)
 
     # -- accounting ---------------------------------------------------------------
     def num_params(self, exclude_embedding: bool = True) -> int:

@@ -8,6 +8,6 @@ to_log(snakemake.log[0])
 from pipeline.data.text import tokenize_shard  # noqa: E402
 
 p = snakemake.params
-info = tokenize_shard(p.corpus, p.column, int(snakemake.wildcards.shard), p.num_shards,
+info = tokenize_shard(p.corpus, p.column, p.doc_chars, int(snakemake.wildcards.shard), p.num_shards,
                       snakemake.input.tokenizer, p.val_fraction, snakemake.output.train, snakemake.output.val)
 print(info, file=sys.stderr)

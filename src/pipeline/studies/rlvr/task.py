@@ -1,15 +1,21 @@
-"""The verifiable task: seeded multi-term addition, or a user's (prompt, answer) file.
+"""The verifiable task: seeded multi-term addition, or a user's file of problems.
 
 A generated problem is "ab+cd+ef=" with zero-padded terms; the reference completion is the
 zero-padded sum (or, with `cot`, the running sums "46+56=102"). Difficulty is the number of
-terms and digits. Held-out and training problems are disjoint by construction. A user task
-is a JSONL or Parquet file with `prompt` and `answer` (and optionally `solution`, the SFT
-target) columns, checked by the same `Checker`.
+terms and digits. Held-out and training problems are disjoint by construction.
+
+A user task is a JSONL, JSON-array or Parquet file as the datasets come: raw GSM8K
+(`question`, `answer` = worked solution ending in "#### 72"), MATH-style (`problem`,
+`solution` ending in \\boxed{...}, optionally `answer`), or plain `prompt`/`answer`
+(optionally `solution`, `class`). The columns are found by those names, or named by
+`task.columns`. The reference answer is extracted from a worked solution (`final_answer`),
+which is kept as the SFT target; a row without a readable answer fails naming file and row.
 
 The checker is exact but format-tolerant: "102", "0102", " 102", "+102", "102.0", "1,020"
 and "204/2" are all the number 102. `strict` mode (for the character model) reads the text
 after the last "=" and requires it to be one number; `last_number` mode (for free-form
-LM output such as GSM8K) reads a \\boxed{...}, the text after "####", or the last number.
+LM output such as GSM8K) reads the last \\boxed{...}, else the first number after the first
+"####", else the last number.
 """
 from __future__ import annotations
 
@@ -22,12 +28,15 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from pipeline.io import DataError, read_parquet, write_parquet
+from pipeline.io import DataError, iter_records, read_parquet, write_parquet
 
 CHECKER_MODES = ("strict", "last_number")
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?"
 _NUMBER_RE = re.compile(_NUMBER)
-_BOXED_RE = re.compile(r"\\boxed\{([^{}]*)\}")
+_BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
+# Column names tried in order when task.columns leaves one null: plain, GSM8K, MATH.
+COLUMN_NAMES = {"prompt": ("prompt", "question", "problem"), "answer": ("answer", "solution"),
+                "solution": ("solution",)}
 
 
 def parse_number(text: str) -> Fraction | None:
@@ -41,6 +50,42 @@ def parse_number(text: str) -> Fraction | None:
         value = Fraction(s.replace(",", ""))
     except (ValueError, ZeroDivisionError):
         return None
+    return value
+
+
+def _boxed(text: str) -> list[str]:
+    """The contents of every \\boxed{...} (or \\fbox{...}) in `text`, nested braces matched."""
+    out = []
+    for m in _BOXED_RE.finditer(text):
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if depth == 0:
+            out.append(text[m.end():i - 1])
+    return out
+
+
+def final_answer(text: str) -> str | None:
+    """The marked final answer of a solution: the last \\boxed{}, else what follows the first
+    "####" (its first number, or the rest of that line when it holds none); None if unmarked."""
+    boxed = _boxed(text)
+    if boxed:
+        return boxed[-1].strip()
+    if "####" in text:
+        rest = text.split("####", 1)[1]
+        number = _NUMBER_RE.search(rest)
+        return number.group(0) if number else rest.strip().split("\n", 1)[0].strip()
+    return None
+
+
+def _as_number(text: str) -> Fraction | None:
+    """`text` as a number, or the one number inside it ("72 apples", "\\$72\\text{ dollars}")."""
+    value = parse_number(text)
+    if value is None:
+        numbers = _NUMBER_RE.findall(text)
+        if len(numbers) == 1:
+            value = parse_number(numbers[0])
     return value
 
 
@@ -66,11 +111,9 @@ class Checker:
         """
         if self.mode == "strict":
             return completion.rsplit("=", 1)[-1]
-        boxed = _BOXED_RE.findall(completion)
-        if boxed:
-            return boxed[-1]
-        if "####" in completion:
-            return completion.rsplit("####", 1)[-1]
+        marked = final_answer(completion)
+        if marked is not None:
+            return marked
         if not numeric:
             return completion
         numbers = _NUMBER_RE.findall(completion)
@@ -83,7 +126,7 @@ class Checker:
             return False
         if want is None:  # a non-numeric reference answer: normalised string equality
             return _normalise_text(got) == _normalise_text(answer)
-        value = parse_number(got)
+        value = parse_number(got) if self.mode == "strict" else _as_number(got)
         return value is not None and value == want
 
 
@@ -168,42 +211,85 @@ def generate_splits(task: ArithmeticTask, n_train: int, n_heldout: int, seed: in
             [task.row(f"h{i:05d}", t) for i, t in enumerate(held)])
 
 
-def _read_table(path: str | os.PathLike) -> list[dict[str, Any]]:
+def _column(cfg_columns: Mapping[str, Any] | None, role: str, present, where: str,
+            required: bool = True) -> str | None:
+    """The column holding `role`: the one task.columns names, else the first known name present."""
+    named = (cfg_columns or {}).get(role)
+    if named:
+        if named not in present:
+            raise DataError(f"{where}: no column {named!r} (studies.rlvr.task.columns.{role}); "
+                            f"columns: {sorted(present)}")
+        return named
+    found = next((c for c in COLUMN_NAMES[role] if c in present), None)
+    if found is None and required:
+        raise DataError(f"{where}: no {role} column (looked for {list(COLUMN_NAMES[role])}; name yours in "
+                        f"studies.rlvr.task.columns.{role}); columns: {sorted(present)}")
+    return found
+
+
+def _text(value: Any, where: str, column: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise DataError(f"{where}: column {column!r} must be text or a number, got {type(value).__name__}")
+    return str(value)
+
+
+def _reference_answer(reference: str, where: str, column: str) -> str:
+    """The answer of a reference: marked (#### / \\boxed{}) in a worked solution, or the text itself.
+
+    A marker from which nothing can be read (a "####" without a number, an empty or unclosed
+    \\boxed{) is an error: grading against the whole solution would fail every sample silently.
+    """
+    answer = final_answer(reference)
+    boxed = bool(_boxed(reference))
+    marked = boxed or "####" in reference or _BOXED_RE.search(reference) is not None
+    if answer is None and not marked:
+        answer = reference
+    elif "####" in reference and not boxed and not _NUMBER_RE.search(reference.split("####", 1)[1]):
+        answer = None
+    if not answer:
+        raise DataError(f"{where}: no answer can be read from {column!r} ({reference[-80:]!r}): want a number "
+                        "or text, or a worked solution ending in '#### <number>' or \\boxed{<answer>}")
+    return answer
+
+
+def load_user_task(path: str | os.PathLike, columns: Mapping[str, Any] | None = None,
+                   id_prefix: str = "u") -> list[dict[str, str]]:
+    """Rows of a user task file (see the module docstring for the layouts it reads); `class`
+    (or MATH's `level`) becomes the problem class."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"user task file not found: {path}")
-    if path.suffix == ".parquet":
-        return read_parquet(path).to_pylist()
-    if path.suffix in (".jsonl", ".json"):
-        import json
-
-        rows = []
-        for lineno, line in enumerate(path.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-        return rows
-    raise DataError(f"user task file {path} must end in .jsonl or .parquet")
-
-
-def load_user_task(path: str | os.PathLike, id_prefix: str = "u") -> list[dict[str, str]]:
-    """Rows of a user task file: needs `prompt` and `answer`; `solution` and `class` are optional."""
-    rows = _read_table(path)
-    if not rows:
+    out: list[dict[str, str]] = []
+    cols: dict[str, str | None] = {}
+    for i, (where, rec) in enumerate(iter_records(path)):
+        if not isinstance(rec, dict):
+            raise DataError(f"{where}: a problem must be a JSON object, got {type(rec).__name__}")
+        if not cols:
+            cols = {role: _column(columns, role, rec.keys(), where, required=role != "solution")
+                    for role in ("prompt", "answer", "solution")}
+            if cols["solution"] == cols["answer"]:
+                cols["solution"] = None
+        for role in ("prompt", "answer"):
+            if rec.get(cols[role]) is None:
+                raise DataError(f"{where}: no {cols[role]!r} ({role}) in this row")
+        prompt = _text(rec[cols["prompt"]], where, cols["prompt"]).strip()
+        reference = _text(rec[cols["answer"]], where, cols["answer"]).strip()
+        if not prompt:
+            raise DataError(f"{where}: empty {cols['prompt']!r} (the prompt)")
+        answer = _reference_answer(reference, where, cols["answer"])
+        solution = rec.get(cols["solution"]) if cols["solution"] else None
+        target = _text(solution, where, cols["solution"]).strip() if solution else (
+            reference if answer != reference else answer)
+        out.append({"pid": str(rec.get("id", f"{id_prefix}{i:06d}")), "prompt": prompt, "answer": answer,
+                    "target": target, "klass": str(rec.get("class", rec.get("level", "all")))})
+    if not out:
         raise DataError(f"user task file {path} has no rows")
-    out = []
-    for i, r in enumerate(rows):
-        for key in ("prompt", "answer"):
-            if key not in r or r[key] is None:
-                raise DataError(f"user task file {path}: row {i} has no '{key}' (need prompt and answer)")
-        answer = str(r["answer"]).strip()
-        out.append({"pid": str(r.get("id", f"{id_prefix}{i:06d}")), "prompt": str(r["prompt"]),
-                    "answer": answer, "target": str(r.get("solution") or answer),
-                    "klass": str(r.get("class", "all"))})
     return out
+
+
+def checker_mode(cfg: Mapping[str, Any]) -> str:
+    """task.checker, with `auto` resolved: strict for generated sums, last_number for a user's file."""
+    if cfg["checker"] != "auto":
+        return cfg["checker"]
+    return "strict" if cfg["source"] == "generated" else "last_number"
 
 
 def build_splits(cfg: Mapping[str, Any]):
@@ -215,9 +301,9 @@ def build_splits(cfg: Mapping[str, Any]):
         raise ValueError(f"task.source must be 'generated' or 'file', got {cfg['source']!r}")
     if not cfg.get("path"):
         raise ValueError("task.source is 'file' but task.path is empty")
-    rows = load_user_task(cfg["path"])
+    rows = load_user_task(cfg["path"], cfg.get("columns"))
     if cfg.get("heldout_path"):
-        return rows, load_user_task(cfg["heldout_path"], id_prefix="h")
+        return rows, load_user_task(cfg["heldout_path"], cfg.get("columns"), id_prefix="h")
     if cfg["n_heldout"] >= len(rows):
         raise ValueError(f"task.n_heldout={cfg['n_heldout']} but {cfg['path']} has only {len(rows)} rows")
     order = np.random.default_rng([cfg["seed"], 3]).permutation(len(rows))

@@ -19,6 +19,7 @@ class CharTokenizer:
     """Maps characters to ids after three specials: pad=0, bos=1, eos=2."""
 
     pad_id, bos_id, eos_id = 0, 1, 2
+    stop_ids = (eos_id,)  # what generation stops on (an HF codec may have several)
 
     def __init__(self, chars: Iterable[str]) -> None:
         chars = sorted(set(chars))
