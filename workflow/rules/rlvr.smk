@@ -2,6 +2,8 @@
 # task; a base (SFT), GRPO/RLOO runs × seeds from it, a larger teacher and students distilled
 # from its solutions; n samples per held-out problem for every model; pass@k curves, coverage,
 # base perplexity of responses, claims and figures.
+from pipeline.studies.rlvr.task import length_errors as rl_length_errors
+
 RL_CFG = study_cfg("rlvr")
 RL_DIR = "results/rlvr"
 RL_DATA = {k: f"{RL_DIR}/data/{k}" for k in ("train.parquet", "heldout.parquet", "tokenizer.json")}
@@ -19,6 +21,8 @@ if "rlvr" in ENABLED:
                          f"studies.rlvr.task.n_train={RL_CFG['task']['n_train']}")
     if RL_CFG["task"]["source"] == "file" and not RL_CFG["task"]["path"]:
         raise ValueError("studies.rlvr.task.source is 'file' but studies.rlvr.task.path is null")
+    if rl_length_errors(RL_CFG):
+        raise ValueError("; ".join(rl_length_errors(RL_CFG)))
 
 
 wildcard_constraints:

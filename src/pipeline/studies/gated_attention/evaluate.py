@@ -45,7 +45,7 @@ def uniform_first_token_share(seq_len: int) -> float:
 def mean_loss(model: torch.nn.Module, windows: torch.Tensor, batch_size: int, device: torch.device) -> float:
     total, count = 0.0, 0
     for i in range(0, len(windows), batch_size):
-        b = windows[i:i + batch_size].to(device)
+        b = runtime.place(windows[i:i + batch_size], device)
         logits = model(b[:, :-1]).float()
         total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), b[:, 1:].reshape(-1), reduction="sum").item()
         count += b[:, 1:].numel()
@@ -59,7 +59,7 @@ def evaluate(spec: dict[str, Any]) -> pa.Table:
     val = TokenShards(spec["manifest"], "val")
     model = build_model(spec["model"], spec["gate"], spec["ffn"], val.vocab_size, ep_size=1)
     model.load_state_dict(load_file(Path(spec["weights"])))
-    model.to(device).eval()
+    runtime.place(model, device).eval()
     ev, seq_len = spec["eval"], spec["model"]["seq_len"]
     train_losses = read_parquet(spec["metrics"], columns=["loss"]).column("loss").to_numpy()
     finite = bool(np.all(np.isfinite(train_losses))) and all(
@@ -85,7 +85,7 @@ def evaluate(spec: dict[str, Any]) -> pa.Table:
     stats = Stats()
     if finite:
         with torch.no_grad():
-            model(val.fixed(ev["batch_size"], seq_len - 1)[:, :-1].to(device), stats=stats)
+            model(runtime.place(val.fixed(ev["batch_size"], seq_len - 1)[:, :-1], device), stats=stats)
     for layer, v in enumerate(stats.first_token_attn):
         add("first_token_attn", v, layer)
     for layer, v in enumerate(stats.max_abs_hidden):

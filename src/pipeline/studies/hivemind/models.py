@@ -23,13 +23,8 @@ import torch
 
 from pipeline.io import DataError, read_json
 from pipeline.models import store
+from pipeline.runtime import place, resolve
 from pipeline.studies.hivemind.population import Completion, Decoding, LanguageModel, ModelLoadError, check_paths
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _seed_all(seed: int) -> None:
@@ -50,13 +45,13 @@ class HFChatModel:
         self.name = name
         directory, gguf = store.resolve(path)
         kw = {"gguf_file": gguf} if gguf else {}
-        self.device = _device(device)
+        self.device = resolve(device)
         torch_dtype = {"auto": torch.bfloat16 if self.device.type == "cuda" else torch.float32,
                        "float32": torch.float32, "bfloat16": torch.bfloat16,
                        "float16": torch.float16}[dtype]
         self.tokenizer = AutoTokenizer.from_pretrained(str(directory), **kw)
         self.model = AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch_dtype, **kw)
-        self.model.to(self.device).eval()
+        place(self.model, self.device).eval()
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -71,7 +66,7 @@ class HFChatModel:
                                                      return_tensors="pt", return_dict=True)
         else:
             enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True)
-        return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+        return place({k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")}, self.device)
 
     @torch.no_grad()
     def complete(self, prompts: Sequence[str], decoding: Decoding, *, max_new_tokens: int,
@@ -131,7 +126,7 @@ class SpineModel:
             raise DataError(f"{model_dir}/model.json does not describe a spine transformer")
         self.model = Transformer(TransformerConfig(**spec["config"]))
         self.model.load_state_dict(load_file(Path(model_dir) / "weights" / "final.pt"))
-        self.model.to(_device(device)).eval()
+        place(self.model, device).eval()
         self.codec = CharCodec(tokenizer)
 
     def complete(self, prompts: Sequence[str], decoding: Decoding, *, max_new_tokens: int,

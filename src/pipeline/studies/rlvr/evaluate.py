@@ -65,7 +65,7 @@ def run_eval(spec: Mapping[str, Any]) -> dict[str, float]:
     ev = spec["eval"]
     rows = read_split(spec["heldout"])
     model, mspec = models.load_trained(spec["model_dir"])
-    model.to(device)
+    runtime.place(model, device)
     codec = models.codec(mspec, spec["tokenizer"])
     track = spec.get("tracking", {})
     with Tracker("rlvr", "evaluate", wildcards=spec.get("wildcards", {}), params=spec,
@@ -74,7 +74,7 @@ def run_eval(spec: Mapping[str, Any]) -> dict[str, float]:
                                   top_p=ev["top_p"], max_new_tokens=ev["max_new_tokens"], seed=ev["seed"],
                                   checker=Checker(spec["checker"]), batch_size=ev["batch_size"],
                                   desc=f"sampling {spec.get('name', '')}")
-        base = model if spec["base_dir"] == spec["model_dir"] else models.load_trained(spec["base_dir"])[0].to(device)
+        base = model if spec["base_dir"] == spec["model_dir"] else runtime.place(models.load_trained(spec["base_dir"])[0], device)
         score_with_base(base, codec, rows, samples, batch_size=ev["batch_size"])
         counts = count_correct(samples)
         c = np.array([r["c"] for r in counts])
