@@ -76,9 +76,10 @@ def transformer_memory(cfg: TransformerConfig, micro_batch: int, seq_len: int, p
     act_bytes = 2 if precision == "bf16" else 4
     per_token = L * (12 * d + gate + ffn) * act_bytes + V * (act_bytes + 8)
     tokens = micro_batch * seq_len
-    # DeepSpeed's top-k gating builds dispatch (bool) and combine (fp32) tensors of tokens × experts × capacity,
-    # capacity = top_k · capacity_factor · tokens / experts: quadratic in the tokens of a micro-step.
-    gating = L * cfg.top_k * cfg.capacity_factor * tokens ** 2 * 5 if cfg.ffn == "moe" else 0
+    # DeepSpeed's top-k gating (sharded_moe.top2gating) keeps tokens × experts × capacity tensors for backward,
+    # capacity = top_k · capacity_factor · tokens / experts: the combine weights (fp32), the dispatch mask
+    # (bool) and its copy in the activations' dtype for the dispatch einsum. Quadratic in a micro-step's tokens.
+    gating = L * cfg.top_k * cfg.capacity_factor * tokens ** 2 * (5 + act_bytes) if cfg.ffn == "moe" else 0
     return static + tokens * per_token + gating
 
 

@@ -14,9 +14,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from pipeline.config import load_config
 from pipeline.cost import GIB, estimate, main, report, transformer_memory
 from pipeline.models.transformer import Transformer, TransformerConfig
-from tests.conftest import REPO
+from tests.conftest import PAPER
 
-PAPER = REPO / "config/presets/paper.yaml"
 
 
 @pytest.mark.parametrize("gate", ["none", "headwise", "elementwise"])
