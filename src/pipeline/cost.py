@@ -5,8 +5,8 @@
 From the config alone, in seconds: no data, no GPU, no model built at full size. Jobs come from
 Snakemake's own dry run (`snakemake -n`), so they are the DAG's. FLOPs are counted in closed form
 for the transformers (`TransformerConfig.flops_per_token`, tested against torch's FlopCounterMode)
-and the CRL MLPs (6·params per sample), and measured by FlopCounterMode on the meta device for the
-U-Net. Memory per rank is weights + gradients + optimiser state (ZeRO-sharded) + the activations
+and the CRL MLPs (6·params per sample), and by torch's FlopCounterMode over one image for the
+diffusion denoiser. Memory per rank is weights + gradients + optimiser state (ZeRO-sharded) + the activations
 kept for backward (tested against a measured CPU peak). GPU-hours = FLOPs / (MFU · peak of the
 job's precision): a floor, since sampling and small networks run far below the stated MFU.
 """
@@ -172,8 +172,10 @@ def rlvr(study: Mapping[str, Any], config: Mapping[str, Any]) -> list[Item]:
                                        int(t["zero_stage"]), _world(t)) + (2 * base.param_count() if kl else 0),
                     t["precision"]))  # the KL reference: frozen 16-bit weights, no activations kept
     n_models = 2 + len(study["distill"]["seeds"]) + len(rl["algorithms"]) * len(rl["seeds"])
+    kv_cache = 2 * base.n_layers * int(samp["batch_size"]) * seq * base.d_model * 4
     out.append(Item("rlvr", "evaluate", n_models, 0.0,
-                    fwd(base, int(task["n_heldout"]) * int(ev["n_samples"]) * seq) * 2, 0.0, "bf16"))
+                    fwd(base, int(task["n_heldout"]) * int(ev["n_samples"]) * seq) * 2,
+                    2 * 4 * base.param_count() + kv_cache, "bf16"))  # the model and the base, fp32
     return out
 
 
@@ -214,30 +216,33 @@ def crl(study: Mapping[str, Any], config: Mapping[str, Any]) -> list[Item]:
     return out
 
 
-def _unet_counts(study: Mapping[str, Any], batch: int) -> tuple[float, float, int]:
-    """(training FLOPs per image, saved-activation bytes for `batch`, params), counted on the meta device."""
+def _denoiser_counts(study: Mapping[str, Any], batch: int) -> tuple[float, float, int]:
+    """(training FLOPs per image, saved-activation bytes for `batch`, params) of the study's denoiser.
+
+    Counted by torch's FlopCounterMode and a saved-tensors hook over one image's forward and backward on
+    the CPU (milliseconds at these sizes); both scale linearly with the batch.
+    """
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from pipeline.studies.diffusion.denoiser import build_denoiser
 
-    size = int(study["data"]["image_size"] or 28)
-    with torch.device("meta"):
-        model = build_denoiser(study["model"], (1, size, size))
-        x, t = torch.zeros(batch, 1, size, size), torch.zeros(batch, dtype=torch.long)
+    size = int(study["data"]["image_size"] or {"digits": 8, "mnist": 28}.get(study["data"]["source"], 32))  # data.load_source
+    model = build_denoiser(study["model"], (1, size, size))
+    x, t = torch.zeros(1, 1, size, size), torch.zeros(1, dtype=torch.long)
     saved = []
     with FlopCounterMode(display=False) as counter, \
             torch.autograd.graph.saved_tensors_hooks(lambda x: saved.append(x.numel() * x.element_size()) or x,
                                                      lambda x: x):
         model(x, t).pow(2).mean().backward()
-    return counter.get_total_flops() / batch, float(sum(saved)), sum(p.numel() for p in model.parameters())
+    return float(counter.get_total_flops()), float(sum(saved)) * batch, sum(p.numel() for p in model.parameters())
 
 
 def diffusion(study: Mapping[str, Any], config: Mapping[str, Any]) -> list[Item]:
     from pipeline.studies.diffusion.plan import export_steps, max_steps
 
     t, s = study["train"], study["sampling"]
-    per_image, act, params = _unet_counts(study, int(t["batch"]))
+    per_image, act, params = _denoiser_counts(study, int(t["batch"]))
     out = []
     for n in study["sizes"]:
         train = per_image * max_steps(n, t) * int(t["batch"])

@@ -107,3 +107,11 @@ def test_report_names_every_study_and_a_total(capsys):
     main(["--configfile", str(PAPER), "--no-dag", "--gpu-mem-gb", "1", "--mfu", "0.5"])
     out = capsys.readouterr().out
     assert "MFU 0.5" in out and "over the GPU's memory" in out  # nothing big fits in 1 GiB
+
+
+@pytest.mark.parametrize("stack", [[], ["smoke.yaml"], ["gpu.yaml"], ["paper.yaml", "rehearsal.yaml"]],
+                         ids=lambda s: "+".join(s) or "default")
+def test_every_preset_has_a_cost(stack):
+    items = estimate(load_config(*[PAPER.parent / name for name in stack]))
+    assert {i.study for i in items} == {"gated_attention", "diffusion", "crl", "rlvr", "hivemind"}
+    assert all(i.mem_bytes > 0 and i.train_flops >= 0 for i in items)
