@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 CORES ?= all
 
-.PHONY: run test test-fast dryrun bench system-deps test-system-deps clean
+.PHONY: run test test-fast dryrun bench cost system-deps test-system-deps clean
 run: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml
 
@@ -29,6 +29,11 @@ test-fast: $(VENV)/.installed-test
 dryrun: $(VENV)/.installed
 	for c in "" config/presets/smoke.yaml config/presets/gpu.yaml config/presets/paper.yaml; do \
 	  $(BIN)/snakemake -n --quiet rules $${c:+--configfile "$$c"} || exit 1; done
+
+# What a preset will spend on GPUs (jobs, FLOPs, memory per rank, GPU-hours): make cost PRESET=config/presets/gpu.yaml
+PRESET ?= config/presets/paper.yaml
+cost: $(VENV)/.installed
+	$(BIN)/python -m pipeline.cost --configfile $(PRESET)
 
 bench: $(VENV)/.installed
 	for b in bench/bench_*.py; do echo "## $$b"; $(BIN)/python "$$b" || exit 1; done

@@ -15,6 +15,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "config" / "presets" / "smoke.yaml"
+PAPER = REPO / "config" / "presets" / "paper.yaml"
+REHEARSAL = REPO / "config" / "presets" / "rehearsal.yaml"
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -70,12 +72,28 @@ def smoke_run(tmp_path_factory) -> Path:
     return work
 
 
+@pytest.fixture(scope="session")
+def rehearsal_run(tmp_path_factory) -> Path:
+    """The paper preset rehearsed on 2 CPU cores (config/presets/rehearsal.yaml stacked on paper.yaml), end to end.
+
+    Its data paths are relative to the working directory, as for a user in the repository root.
+    """
+    work = tmp_path_factory.mktemp("rehearsal")
+    (work / "tests").symlink_to(REPO / "tests")
+    # one --configfiles flag with both files (Snakemake keeps only the last of repeated flags), nothing after it
+    out = snakemake(work, "--cores", "2", "--configfiles", str(PAPER), str(REHEARSAL), check=False)
+    (work / "console.txt").write_text(out.stdout + out.stderr)
+    assert out.returncode == 0, f"the rehearsal failed:\n{out.stderr[-6000:]}"
+    return work
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "smoke_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("smoke"))
-            item.add_marker(pytest.mark.slow)
+        for fixture in ("smoke_run", "rehearsal_run"):
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(fixture.removesuffix("_run")))
+                item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

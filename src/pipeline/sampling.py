@@ -24,11 +24,7 @@ import numpy as np
 import torch
 
 from pipeline.progress import progress
-
-
-def _device(model: torch.nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
+from pipeline.runtime import device_of
 
 
 def filter_probs(logits: torch.Tensor, temperature: float = 1.0, top_p: float = 1.0,
@@ -109,7 +105,7 @@ def generate(model: torch.nn.Module, prompts: Sequence[Sequence[int]], *, max_ne
     if limit is not None and longest + max_new_tokens > limit:
         raise ValueError(f"prompt length {longest} + max_new_tokens {max_new_tokens} exceeds the "
                          f"model's max_seq_len {limit}")
-    device = _device(model)
+    device = device_of(model)
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed))
     stop_set = set() if eos_id is None else {int(eos_id)} if isinstance(eos_id, int) else {int(i) for i in eos_id}
@@ -180,7 +176,7 @@ def completion_token_logprobs(model: torch.nn.Module, prompts: Sequence[Sequence
         raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
     if any(len(p) == 0 for p in prompts):
         raise ValueError("every prompt needs at least one token (a BOS token will do)")
-    device = _device(model)
+    device = device_of(model)
     lp = torch.tensor([len(p) for p in prompts], device=device)
     lc = torch.tensor([len(c) for c in completions], device=device)
     if int(lc.max()) == 0:  # nothing to score

@@ -230,3 +230,15 @@ def test_a_bad_task_file_fails_naming_file_and_row(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(DataError, match=message):
         load_user_task(path)
+
+
+def test_a_spine_model_too_short_for_prompt_plus_new_tokens_is_a_config_error():
+    """Issue 13: the paper teacher (max_seq_len 64) trained for hours, then failed sampling 256 tokens."""
+    from pipeline.config import load_config
+    from pipeline.studies.rlvr.task import length_errors
+
+    rlvr = load_config("config/presets/paper.yaml")["studies"]["rlvr"]
+    assert length_errors(rlvr) == []
+    rlvr["teacher"]["model"]["max_seq_len"] = 64
+    (err,) = length_errors(rlvr)
+    assert "studies.rlvr.teacher.model.max_seq_len=64" in err and "studies.rlvr.sampling.max_new_tokens=256" in err

@@ -25,3 +25,14 @@ def test_gpu_preset_training_job_fails_clearly_without_gpu(tmp_path):
     assert "no CUDA GPU is visible" in log
     assert "CUDA error" not in log and "Torch not compiled with CUDA" not in log
     assert (tmp_path / "results/data/bigram/stats.json").exists()  # CPU data prep still done, kept
+
+
+def test_place_moves_models_tensors_and_nested_batches():
+    from pipeline.runtime import device_of, place, resolve
+
+    meta = resolve("meta")
+    model = place(torch.nn.Linear(2, 2), meta)
+    assert device_of(model) == meta
+    batch = place({"ids": torch.zeros(2), "parts": [torch.ones(1), (torch.ones(1), 3)]}, meta)
+    assert batch["ids"].is_meta and batch["parts"][0].is_meta and batch["parts"][1][0].is_meta
+    assert batch["parts"][1][1] == 3 and isinstance(batch["parts"][1], tuple)

@@ -65,9 +65,10 @@ def test_restating_check_catches_a_restated_default(tmp_path):
 
 
 @pytest.mark.slow
-def test_snakemake_sees_the_same_config_as_load_config(tmp_path):
-    """The jobs' config (Snakemake's merge of the default and the overlay) equals load_config's."""
-    preset = REPO / "config/presets/paper.yaml"
+@pytest.mark.parametrize("stack", [["paper.yaml"], ["paper.yaml", "rehearsal.yaml"]], ids="+".join)
+def test_snakemake_sees_the_same_config_as_load_config(tmp_path, stack):
+    """The jobs' config (Snakemake's merge of the default and the overlays) equals load_config's."""
+    presets = [REPO / "config/presets" / name for name in stack]
     snakefile = tmp_path / "Snakefile"
     out = tmp_path / "config.json"
     snakefile.write_text(
@@ -75,6 +76,6 @@ def test_snakemake_sees_the_same_config_as_load_config(tmp_path):
         f'import json\nopen("{out}", "w").write(json.dumps(config, sort_keys=True))\n'
         'rule all:\n    input: []\n')
     exe = Path(sys.executable).parent / "snakemake"
-    subprocess.run([str(exe), "-s", str(snakefile), "-d", str(tmp_path), "-n", f"--configfile={preset}"],
+    subprocess.run([str(exe), "-s", str(snakefile), "-d", str(tmp_path), "-n", "--configfile", *map(str, presets)],
                    check=True, capture_output=True)
-    assert json.loads(out.read_text()) == json.loads(json.dumps(load_config(preset), sort_keys=True))
+    assert json.loads(out.read_text()) == json.loads(json.dumps(load_config(*presets), sort_keys=True))

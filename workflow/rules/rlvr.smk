@@ -5,6 +5,7 @@
 from pipeline.models import store as hf_store
 from pipeline.studies.rlvr.models import check_teacher as rlvr_check_teacher
 from pipeline.studies.rlvr.task import checker_mode
+from pipeline.studies.rlvr.task import length_errors as rl_length_errors
 
 RL_CFG = study_cfg("rlvr")
 RL_DIR = "results/rlvr"
@@ -30,6 +31,8 @@ if "rlvr" in ENABLED:
             hf_store.resolve(m["path"])  # a missing model stops the DAG build, by path
             if m["chat_template"]:
                 hf_store.check_chat_template(m["path"], f"{key}.chat_template")
+    if rl_length_errors(RL_CFG):
+        raise ValueError("; ".join(rl_length_errors(RL_CFG)))
 
 
 wildcard_constraints:

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 import torch
 
 from pipeline.models import store
+from pipeline.runtime import place
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -61,7 +62,7 @@ def load_model(path: str, dtype: str, device: torch.device | str | None = None) 
     hf_logging.disable_progress_bar()
     directory, kw = _kwargs(path)
     model = AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch_dtype(dtype, device), **kw)
-    return model.to(device or "cpu").eval()
+    return place(model, device or "cpu").eval()
 
 
 def _ids(value: Any) -> list[int]:

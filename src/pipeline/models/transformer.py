@@ -64,6 +64,29 @@ class TransformerConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    # -- accounting in closed form (the cost command sizes paper-scale models without building them) --
+    def layer_params(self, experts: int | None = None) -> int:
+        """Parameters of one block holding `experts` experts (default: all of them)."""
+        d, f = self.d_model, self.d_ff
+        gate = {"none": 0, "headwise": d * self.n_heads + self.n_heads, "elementwise": d * d + d}[self.gate]
+        ffn = 3 * d * f if self.ffn == "dense" else (self.n_experts if experts is None else experts) * 3 * d * f \
+            + d * self.n_experts  # DeepSpeed's TopKGate: Linear(d, E, bias=False)
+        return 2 * d + 4 * d * d + gate + ffn
+
+    def param_count(self, exclude_embedding: bool = False) -> int:
+        """All parameters (every expert counted once), as `Transformer.num_params` on one rank with ep_size 1."""
+        emb = self.vocab_size * self.d_model * (1 if self.tie_embeddings else 2)
+        n = self.n_layers * self.layer_params() + self.d_model + emb
+        return n - self.vocab_size * self.d_model if exclude_embedding else n
+
+    def flops_per_token(self, seq_len: int) -> float:
+        """Training FLOPs per token (PaLM appendix B): 6·N_active + 12·L·d·T for attention.
+
+        N_active counts the top_k experts a token runs and the output head (it runs even when tied).
+        """
+        active = self.n_layers * self.layer_params(experts=self.top_k)
+        return 6.0 * (active + self.vocab_size * self.d_model) + 12.0 * self.n_layers * self.d_model * seq_len
+
 
 @dataclass
 class Stats:
@@ -279,11 +302,5 @@ class Transformer(nn.Module):
         return sum(p.numel() for b in self.blocks if b.attn.gate is not None for p in b.attn.gate.parameters())
 
     def flops_per_token(self, seq_len: int) -> float:
-        """Training FLOPs per token (PaLM appendix B): 6·N_active + 12·L·d·T for attention."""
-        cfg = self.cfg
-        n = self.num_params(exclude_embedding=True)
-        if cfg.ffn == "moe":  # only top_k of n_experts run per token
-            expert = 3 * cfg.d_model * cfg.d_ff
-            n -= cfg.n_layers * expert * (cfg.n_experts - cfg.top_k)
-        n += cfg.vocab_size * cfg.d_model  # the output head runs even when tied
-        return 6.0 * n + 12.0 * cfg.n_layers * cfg.d_model * seq_len
+        """Training FLOPs per token: `TransformerConfig.flops_per_token` (one formula for benches and the cost command)."""
+        return self.cfg.flops_per_token(seq_len)

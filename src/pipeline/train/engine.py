@@ -24,6 +24,7 @@ import torch.nn as nn
 
 from pipeline.io import atomic_path, read_parquet, write_parquet
 from pipeline.progress import progress
+from pipeline.runtime import place
 from pipeline.train import checkpoint as ck
 from pipeline.train.distributed import DistInfo, init
 
@@ -208,7 +209,7 @@ def train_loop(
     ckpt_dir = out_dir / "ckpt"
     metrics_path = out_dir / "metrics.parquet"
     cfg.micro_batch(dist.world)  # fail fast, naming the key
-    model = model.to(dist.device)
+    model = place(model, dist.device)
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler,

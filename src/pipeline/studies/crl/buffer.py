@@ -12,6 +12,8 @@ import math
 
 import torch
 
+from pipeline.runtime import place
+
 
 def truncated_geometric(u: torch.Tensor, remaining: torch.Tensor, gamma: float) -> torch.Tensor:
     """Offsets k ∈ [1, L] with P(k) ∝ γ^k, by inverting the CDF (1 - γ^k) / (1 - γ^L) at u."""
@@ -88,5 +90,5 @@ class TrajectoryBuffer:
         for k in ("obs", "action", "achieved", "traj"):
             if state[k].shape != getattr(self, k).shape:
                 raise ValueError(f"buffer checkpoint {k!r} has shape {tuple(state[k].shape)}, expected {tuple(getattr(self, k).shape)}")
-            setattr(self, k, state[k].to(self.device))
+            setattr(self, k, place(state[k], self.device))
         self.inserted = int(state["inserted"])

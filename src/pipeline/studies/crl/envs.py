@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from pipeline.runtime import place
+
 MAZES: dict[str, tuple[str, ...]] = {
     # An open room: no walls inside, the hard pair is two opposite corners.
     "open": (
@@ -110,9 +112,9 @@ class PointMaze:
         self.layout = resolve_layout(maze)
         self.device = torch.device(device)
         walls, start, goal = parse_layout(self.layout)
-        self.walls = walls.to(self.device)
+        self.walls = place(walls, self.device)
         self.height, self.width = walls.shape
-        self.free_cells = (~walls).nonzero().to(self.device)  # [F, 2] (row, col)
+        self.free_cells = place((~walls).nonzero(), self.device)  # [F, 2] (row, col)
         self.hard_start_cell, self.hard_goal_cell = start, goal
         self.num_envs, self.episode_length = num_envs, episode_length
         self.step_size, self.goal_radius = float(step_size), float(goal_radius)
@@ -184,7 +186,7 @@ class PointMaze:
             raise ValueError(f"start and goal must have shape ({self.num_envs}, 2)")
         if self.is_wall(start).any() or self.is_wall(goal).any():
             raise ValueError("a start or goal position lies inside a wall")
-        self.pos, self.goal = start.to(self.device).float().clone(), goal.to(self.device).float().clone()
+        self.pos, self.goal = (place(v, self.device).float().clone() for v in (start, goal))
         self.t.zero_()
         self.traj_id = torch.arange(self.next_traj_id, self.next_traj_id + self.num_envs, device=self.device)
         self.next_traj_id += self.num_envs
@@ -193,7 +195,7 @@ class PointMaze:
     def step(self, action: torch.Tensor, generator: torch.Generator | None = None, autoreset: bool = True) -> StepOut:
         if action.shape != (self.num_envs, self.action_dim):
             raise ValueError(f"action must have shape ({self.num_envs}, {self.action_dim}), got {tuple(action.shape)}")
-        self.pos = self.move(self.pos, action.to(self.device))
+        self.pos = self.move(self.pos, place(action, self.device))
         self.t += 1
         at_goal = (self.pos - self.goal).norm(dim=-1) < self.goal_radius
         done = self.t >= self.episode_length
@@ -219,8 +221,7 @@ class PointMaze:
                 "next_traj_id": self.next_traj_id, "hard": self.hard}
 
     def load_state_dict(self, state: dict) -> None:
-        self.pos, self.goal = state["pos"].to(self.device), state["goal"].to(self.device)
-        self.t, self.traj_id = state["t"].to(self.device), state["traj_id"].to(self.device)
+        self.pos, self.goal, self.t, self.traj_id = place([state[k] for k in ("pos", "goal", "t", "traj_id")], self.device)
         self.next_traj_id, self.hard = int(state["next_traj_id"]), bool(state["hard"])
 
 

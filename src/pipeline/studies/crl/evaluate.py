@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 from pipeline.io import write_parquet
+from pipeline.runtime import place
 from pipeline.studies.crl.agent import AgentConfig, CRLAgent
 from pipeline.studies.crl.config import RunConfig, env_dims
 from pipeline.studies.crl.envs import PointMaze, make_env
@@ -84,7 +85,7 @@ def load_agent(cfg: RunConfig, weights: str | Path, depth: int, width: int, devi
     agent = CRLAgent(AgentConfig(obs_dim=dims.obs, action_dim=dims.action, goal_dim=dims.goal, width=width, depth=depth,
                                  actor_width=n.actor_width, actor_depth=n.actor_depth, repr_dim=n.repr_dim))
     agent.load_state_dict(load_file(Path(weights), map_location=device))
-    return agent.to(device).eval()
+    return place(agent, device).eval()
 
 
 def evaluate_run(cfg: RunConfig, weights: str | Path, depth: int, width: int, seed: int, out: str | Path,

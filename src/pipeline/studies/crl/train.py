@@ -29,7 +29,7 @@ import torch
 
 from pipeline.io import atomic_path, write_json, write_parquet
 from pipeline.progress import progress
-from pipeline.runtime import setup
+from pipeline.runtime import place, resolve, setup
 from pipeline.studies.crl.agent import AgentConfig, CRLAgent, CRLLearner
 from pipeline.studies.crl.buffer import TrajectoryBuffer
 from pipeline.studies.crl.config import RunConfig, env_dims, parse_run
@@ -63,14 +63,14 @@ def plan(cfg: RunConfig) -> tuple[int, int]:
 
 class Trainer:
     def __init__(self, cfg: RunConfig, depth: int, width: int, seed: int, device: torch.device) -> None:
-        self.cfg, self.seed, self.device = cfg, seed, torch.device(device)
+        self.cfg, self.seed, self.device = cfg, seed, resolve(device)
         dims, n, a = env_dims(cfg.env), cfg.network, cfg.algo
         torch.manual_seed(seed)  # network initialisation
-        self.agent = CRLAgent(AgentConfig(
+        self.agent = place(CRLAgent(AgentConfig(
             obs_dim=dims.obs, action_dim=dims.action, goal_dim=dims.goal, width=width, depth=depth,
             actor_width=n.actor_width, actor_depth=n.actor_depth, repr_dim=n.repr_dim,
             logsumexp_coeff=a.logsumexp_coeff, entropy_param=a.entropy_param,
-            actor_lr=a.actor_lr, critic_lr=a.critic_lr, alpha_lr=a.alpha_lr)).to(self.device)
+            actor_lr=a.actor_lr, critic_lr=a.critic_lr, alpha_lr=a.alpha_lr)), self.device)
         self.learner = CRLLearner(self.agent)
         self.params = agent_params(dims, width, depth, n.repr_dim, n.actor_width, n.actor_depth)
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
@@ -155,13 +155,13 @@ class Trainer:
         self.learner.load_state_dict(state["learner"])
         self.buffer.load_state_dict(state["buffer"])
         self.env.load_state_dict(state["env"])
-        self.obs = state["obs"].to(self.device) if self.cfg.env.backend == "maze" else self.env.obs()
+        self.obs = place(state["obs"], self.device) if self.cfg.env.backend == "maze" else self.env.obs()
         self.gen.set_state(state["gen"].cpu())
         ep = state["episode"]
-        self.ep_hits, self.ep_touch, self.ep_len = (ep[k].to(self.device) for k in ("hits", "touch", "len"))
-        self.finished_tag = [t.to(self.device) for t in state["finished"]["tag"]]
-        self.finished_any = [t.to(self.device) for t in state["finished"]["any"]]
-        self.learn_metrics = {k: list(v.to(self.device).unbind()) for k, v in state["learn_metrics"].items()}
+        self.ep_hits, self.ep_touch, self.ep_len = place([ep[k] for k in ("hits", "touch", "len")], self.device)
+        self.finished_tag = place(list(state["finished"]["tag"]), self.device)
+        self.finished_any = place(list(state["finished"]["any"]), self.device)
+        self.learn_metrics = {k: list(place(v, self.device).unbind()) for k, v in state["learn_metrics"].items()}
         c = state["counters"]
         self.round, self.env_steps, self.updates = c["round"], c["env_steps"], c["updates"]
         self.wall_s, self.cpu_s = c["wall_s"], c["cpu_s"]

@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pipeline.runtime import place
+
 
 @dataclass
 class DDPMConfig:
@@ -93,7 +95,7 @@ class Diffusion:
         out = []
         ts = self.ddim_timesteps(steps)
         for i in range(0, n, batch or n):
-            x = xT[i : i + (batch or n)].to(device)
+            x = place(xT[i : i + (batch or n)], device)
             for k, t in enumerate(ts):
                 t_prev = ts[k + 1] if k + 1 < len(ts) else -1
                 ab = float(self.alpha_bar[t])
@@ -106,7 +108,7 @@ class Diffusion:
                 sigma = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)) ** 0.5
                 x = ab_prev**0.5 * x0 + max(1 - ab_prev - sigma**2, 0.0) ** 0.5 * eps
                 if sigma > 0:
-                    x = x + sigma * torch.randn(x.shape, generator=generator).to(device)
+                    x = x + sigma * place(torch.randn(x.shape, generator=generator), device)
             out.append(x.cpu())
         model.train(was_training)
         return torch.cat(out)

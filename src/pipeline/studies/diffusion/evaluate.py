@@ -23,6 +23,7 @@ import torch
 from pipeline.io import DataError, read_json, write_parquet
 from pipeline.metrics.frechet import frechet_distance
 from pipeline.metrics.memorization import bootstrap_fraction, is_memorised, nearest_two
+from pipeline.runtime import place
 from pipeline.studies.diffusion.data import read_images, to_model_space, to_pixels
 from pipeline.studies.diffusion.ddpm import DDPMConfig, Diffusion
 from pipeline.studies.diffusion.denoiser import build_denoiser
@@ -87,7 +88,7 @@ def evaluate_checkpoint(
     diffusion = Diffusion(DDPMConfig(**cfg["ddpm"]))
     model = build_denoiser(cfg["model"], tuple(x_train.shape[1:]))
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    model.to(device).eval()
+    place(model, device).eval()
 
     base = int(cfg.get("seed", 0))
     smp = cfg["sampling"]
@@ -110,8 +111,8 @@ def evaluate_checkpoint(
     f_samples, f_held, f_train = embed(fnet, samples), embed(fnet, x_held), embed(fnet, x_train)
     points = int(cfg["loss_points"])
     loss_seed = run_seed(base + 1, n, seed)
-    loss_train = denoising_loss(diffusion, model, x_train.to(device), points, loss_seed)
-    loss_held = denoising_loss(diffusion, model, x_held.to(device), points, loss_seed)
+    loss_train = denoising_loss(diffusion, model, place(x_train, device), points, loss_seed)
+    loss_held = denoising_loss(diffusion, model, place(x_held, device), points, loss_seed)
     row = {
         "n": n, "seed": seed, "step": step, "steps_per_n": step / n,
         "f_mem": float(flags.mean()), "f_mem_lo": lo, "f_mem_hi": hi,

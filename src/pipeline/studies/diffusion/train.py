@@ -68,7 +68,7 @@ def main(spec: dict[str, Any]) -> None:
     missing = [k for k in SPEC_KEYS if k not in spec]
     if missing:
         raise KeyError(f"diffusion train spec lacks {missing}")
-    from pipeline.runtime import setup
+    from pipeline.runtime import place, setup
 
     setup(int(spec.get("threads", 1)), str(spec.get("device", "cpu")))
     out_dir = Path(spec["out_dir"])
@@ -92,7 +92,7 @@ def main(spec: dict[str, Any]) -> None:
             idx = torch.randint(0, n_img, (rows,), generator=g)
         x0 = x_all[idx]
         t, noise = diffusion.draw(x0, g)
-        x0, t, noise = (ctx.local(v).to(ctx.device) for v in (x0, t, noise))
+        x0, t, noise = place([ctx.local(v) for v in (x0, t, noise)], ctx.device)
         return diffusion.loss_at(module, x0, t, noise), {}
 
     from pipeline.tracking import Tracker

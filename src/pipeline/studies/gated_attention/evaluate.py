@@ -52,7 +52,7 @@ def position_losses(model: torch.nn.Module, windows: torch.Tensor, batch_size: i
     """
     out = []
     for i in range(0, len(windows), batch_size):
-        b = windows[i:i + batch_size].to(device)
+        b = runtime.place(windows[i:i + batch_size], device)
         logits = model(b[:, :-1]).float()
         nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), b[:, 1:].reshape(-1), reduction="none")
         out.append(nll.view(b.shape[0], -1).cpu().numpy())
@@ -71,7 +71,7 @@ def evaluate(spec: dict[str, Any]) -> pa.Table:
     val = data_source(spec["data"], "val")
     model = build_model(spec["model"], spec["gate"], spec["ffn"], val.vocab_size, ep_size=1)
     model.load_state_dict(load_file(Path(spec["weights"])))
-    model.to(device).eval()
+    runtime.place(model, device).eval()
     ev, seq_len = spec["eval"], spec["model"]["seq_len"]
     train_losses = read_parquet(spec["metrics"], columns=["loss"]).column("loss").to_numpy()
     finite = bool(np.all(np.isfinite(train_losses))) and all(
@@ -106,7 +106,7 @@ def evaluate(spec: dict[str, Any]) -> pa.Table:
     probe = val.fixed(ev["batch_size"], seq_len - 1)
     if finite:
         with torch.no_grad():
-            logits = model(probe[:, :-1].to(device), stats=stats)
+            logits = model(runtime.place(probe[:, :-1], device), stats=stats)
     for layer, v in enumerate(stats.first_token_attn):
         add("first_token_attn", v, layer)
     for layer, v in enumerate(stats.max_abs_hidden):

@@ -76,7 +76,7 @@ def main(spec: dict[str, Any]) -> None:
 
     def loss_fn(module: torch.nn.Module, ctx: StepContext):
         rows = ctx.local(shards.sample(ctx.generator(), ctx.global_micro_batch, seq_len - 1))
-        batch = rows.to(ctx.device)
+        batch = runtime.place(rows, ctx.device)
         logits = module(batch[:, :-1])
         ce = F.cross_entropy(logits.float().reshape(-1, vocab), batch[:, 1:].reshape(-1))
         aux = module.module.aux_loss if hasattr(module, "module") else module.aux_loss

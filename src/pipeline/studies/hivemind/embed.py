@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import torch
 
 from pipeline.io import DataError, read_parquet, write_parquet
+from pipeline.runtime import place, resolve
 from pipeline.models import store
 from pipeline.progress import progress
 
@@ -43,7 +44,7 @@ class Embedder:
         if backend not in BACKENDS:
             raise ValueError(f"embedding backend must be one of {BACKENDS}, got {backend!r}")
         self.backend, self.batch_size, self.max_length = backend, batch_size, max_length
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        self.device = str(resolve(device))
         path = resolve_model_dir(model)
         if backend == "sentence_transformers":
             from sentence_transformers import SentenceTransformer
@@ -54,12 +55,12 @@ class Embedder:
             from transformers import AutoModel, AutoTokenizer
 
             self.tok = AutoTokenizer.from_pretrained(str(path))
-            self.enc = AutoModel.from_pretrained(str(path)).to(self.device).eval()
+            self.enc = place(AutoModel.from_pretrained(str(path)), self.device).eval()
 
     @torch.no_grad()
     def _mean_pool(self, texts: Sequence[str]) -> np.ndarray:
-        batch = self.tok(list(texts), padding=True, truncation=True, max_length=self.max_length,
-                         return_tensors="pt").to(self.device)
+        batch = place(self.tok(list(texts), padding=True, truncation=True, max_length=self.max_length,
+                         return_tensors="pt"), self.device)
         hidden = self.enc(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         vec = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)

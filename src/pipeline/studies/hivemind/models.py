@@ -24,13 +24,8 @@ import torch
 
 from pipeline.io import DataError, read_json
 from pipeline.models import hf
+from pipeline.runtime import place, resolve
 from pipeline.studies.hivemind.population import Completion, Decoding, LanguageModel, ModelLoadError, check_paths
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _seed_all(seed: int) -> None:
@@ -50,7 +45,7 @@ class HFChatModel:
     def __init__(self, name: str, path: str, *, chat_template: bool = True,
                  system_prompt: str | None = None, device: str = "auto", dtype: str = "auto") -> None:
         self.name = name
-        self.device = _device(device)
+        self.device = resolve(device)
         self.tokenizer = hf.load_tokenizer(path, chat_template, f"studies.hivemind.models[{name}].chat_template")
         self.model = hf.load_model(path, dtype, self.device)
         self.stop_ids = hf.stop_ids(path, self.tokenizer)
@@ -68,7 +63,7 @@ class HFChatModel:
                                                      return_tensors="pt", return_dict=True)
         else:
             enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True)
-        return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+        return place({k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")}, self.device)
 
     @torch.no_grad()
     def complete(self, prompts: Sequence[str], decoding: Decoding, *, max_new_tokens: int,
@@ -123,7 +118,7 @@ class SpineModel:
             raise DataError(f"{model_dir}/model.json does not describe a spine transformer")
         self.model = Transformer(TransformerConfig(**spec["config"]))
         self.model.load_state_dict(load_file(Path(model_dir) / "weights" / "final.pt"))
-        self.model.to(_device(device)).eval()
+        place(self.model, device).eval()
         self.codec = CharCodec(tokenizer)
 
     def complete(self, prompts: Sequence[str], decoding: Decoding, *, max_new_tokens: int,

@@ -50,7 +50,7 @@ def run_teacher_data(spec: Mapping[str, Any]) -> dict[str, float]:
     device = runtime.setup(int(spec.get("threads", 1)), spec.get("device", "auto"))
     d = spec["distill"]
     teacher, mspec = models.load_trained(spec["teacher_dir"])
-    teacher.to(device)
+    runtime.place(teacher, device)
     codec = models.codec(mspec, spec["tokenizer"])
     track = spec.get("tracking", {})
     with Tracker("rlvr", "teacher_data", params=spec, uri=track.get("uri"),

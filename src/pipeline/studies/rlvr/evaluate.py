@@ -75,7 +75,7 @@ def run_eval(spec: Mapping[str, Any]) -> dict[str, float]:
     ev = spec["eval"]
     rows = read_split(spec["heldout"])
     model, mspec = models.load_trained(spec["model_dir"])
-    model.to(device)
+    runtime.place(model, device)
     codec = models.codec(mspec, spec["tokenizer"])
     track = spec.get("tracking", {})
     with Tracker("rlvr", "evaluate", wildcards=spec.get("wildcards", {}), params=spec,
@@ -86,7 +86,7 @@ def run_eval(spec: Mapping[str, Any]) -> dict[str, float]:
                                   desc=f"sampling {spec.get('name', '')}")
         base, bspec = (model, mspec) if spec["base_dir"] == spec["model_dir"] else models.load_trained(spec["base_dir"])
         same = models.same_tokenizer(mspec, bspec)
-        score_with_base(base.to(device), codec if same else models.codec(bspec, spec["tokenizer"]), rows, samples,
+        score_with_base(runtime.place(base, device), codec if same else models.codec(bspec, spec["tokenizer"]), rows, samples,
                         batch_size=ev["batch_size"], codec=None if same else codec)
         counts = count_correct(samples)
         c = np.array([r["c"] for r in counts])

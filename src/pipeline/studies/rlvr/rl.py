@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from pipeline.io import read_parquet
+from pipeline.runtime import place
 from pipeline.sampling import completion_token_logprobs, generate
 from pipeline.studies.rlvr import models, runs
 from pipeline.studies.rlvr.task import Checker
@@ -54,7 +55,7 @@ def policy_loss(module, prompts: Sequence[Sequence[int]], completions: Sequence[
     logp, mask = completion_token_logprobs(module, prompts, completions, pad_id=pad_id)
     ntok = mask.sum(dim=1).clamp(min=1)
     seq_logp = logp.sum(dim=1) / ntok
-    loss = -(adv.to(seq_logp.device) * seq_logp).mean()
+    loss = -(place(adv, seq_logp.device) * seq_logp).mean()
     metrics: dict[str, float] = {}
     if ref_model is not None and kl_coef > 0:
         with torch.no_grad():
@@ -75,8 +76,11 @@ def rl_loss(prompts: list[list[int]], answers: list[str], codec, checker: Checke
             rl: Mapping[str, Any], ref_model=None):
     """The engine's loss_fn: rollouts, checker rewards, advantages, surrogate loss."""
     G = int(rl["group_size"])
+    ref_on: list = []  # the KL reference, once placed on the policy's device (the engine picks that device)
 
     def loss_fn(module, ctx) -> tuple[torch.Tensor, dict[str, float]]:
+        if ref_model is not None and not ref_on:
+            ref_on.append(place(ref_model, ctx.device))
         g = ctx.generator()  # the same on every rank: draw for all, keep this rank's rows
         pick = ctx.local(torch.randint(len(prompts), (ctx.global_micro_batch,), generator=g)).tolist()
         seed = int(torch.randint(2**31 - 1, (1,), generator=g)) + ctx.rank
@@ -88,7 +92,7 @@ def rl_loss(prompts: list[list[int]], answers: list[str], codec, checker: Checke
                                 for c, i in zip(comps, (i for i in pick for _ in range(G)))])
         adv = advantages(rewards, G, rl["algorithm"])
         loss, metrics = policy_loss(module, batch, comps, adv, pad_id=codec.pad_id,
-                                    ref_model=ref_model, kl_coef=float(rl["kl_coef"]))
+                                    ref_model=ref_on[0] if ref_on else None, kl_coef=float(rl["kl_coef"]))
         groups = rewards.view(-1, G)
         metrics.update(reward=float(rewards.mean()),
                        solved_groups=float((groups.max(dim=1).values > 0).float().mean()),

@@ -202,6 +202,36 @@ class ArithmeticTask:
         return out
 
 
+def length_errors(cfg: Mapping[str, Any]) -> list[str]:
+    """Why a generated task cannot fit the character models of `studies.rlvr` (empty when it fits).
+
+    Checked at DAG build: a spine model's max_seq_len must hold the longest prompt (BOS included) plus
+    sampling.max_new_tokens, and the longest SFT target (EOS included). Otherwise the teacher trains for
+    hours and its sampling fails afterwards. HF models and user task files are checked by the job
+    (`pipeline.sampling.generate`), as their token counts need the tokenizer or the data.
+    """
+    task = cfg["task"]
+    if task["source"] != "generated":
+        return []
+    t = ArithmeticTask(tuple(task["n_terms"]), int(task["digits"]), bool(task["cot"]))
+    worst = [(10 ** t.digits - 1,) * n for n in t.n_terms]
+    prompt = 1 + max(len(t.prompt(w)) for w in worst)
+    target = 1 + max(len(t.target(w)) for w in worst)
+    new = int(cfg["sampling"]["max_new_tokens"])
+    errors = []
+    for key, model in (("studies.rlvr.model", cfg["model"]), ("studies.rlvr.teacher.model", cfg["teacher"]["model"])):
+        if model["kind"] != "spine":
+            continue
+        limit = int(model["max_seq_len"])
+        if prompt + new > limit:
+            errors.append(f"{key}.max_seq_len={limit} cannot hold the longest prompt ({prompt} tokens) + "
+                          f"studies.rlvr.sampling.max_new_tokens={new}")
+        if prompt + target > limit:
+            errors.append(f"{key}.max_seq_len={limit} cannot hold the longest prompt ({prompt} tokens) + "
+                          f"its SFT target ({target} tokens)")
+    return errors
+
+
 def generate_splits(task: ArithmeticTask, n_train: int, n_heldout: int, seed: int):
     """(train_rows, heldout_rows): disjoint, a pure function of the arguments."""
     rng = np.random.default_rng([seed, 1])
