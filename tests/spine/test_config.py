@@ -65,7 +65,8 @@ def test_snakemake_stops_before_any_job(tmp_path):
 @pytest.mark.parametrize("path", PRESETS)
 def test_dry_run_every_preset(tmp_path, path):
     """Every preset builds its DAG; one whose corpus is a placeholder for the user's (paper) first
-    stops naming data.text.corpus, then builds once the corpus is filled in (here the shipped one)."""
+    stops naming data.text.corpus, then builds once its data paths are filled in (here with data that
+    ships, as the rehearsal overlay does)."""
     from pipeline.data.text import corpus_files
     from pipeline.io import DataError
 
@@ -77,6 +78,9 @@ def test_dry_run_every_preset(tmp_path, path):
         proc = snakemake(tmp_path, "-n", "--configfile", str(config), check=False)
         assert proc.returncode != 0 and "data.text.corpus" in proc.stdout + proc.stderr
         cfg["data"]["text"]["corpus"] = "kjv"
+        cfg["studies"]["hivemind"]["prompts"]["infinity_chat"]["path"] = str(
+            REPO / "tests/hivemind/data/infinite_chats_eval_sample.parquet")
+        cfg["studies"]["diffusion"]["data"]["path"] = str(REPO / "tests/diffusion/data/digits_png")
         config = tmp_path / "filled-in.yaml"
         config.write_text(yaml.safe_dump(cfg))
     proc = snakemake(tmp_path, "-n", "--configfile", str(config))

@@ -76,6 +76,7 @@ rule bigram_stats:
         corpus=TEXT["corpus"],
         column=TEXT["text_column"],
         sample_mb=TEXT["bigram_sample_mb"],
+        doc_chars=TEXT["doc_chars"],
     log:
         "logs/data/bigram_stats.log",
     script:

@@ -27,12 +27,13 @@ from pipeline.io import DataError, read_json, write_json
 BOS_ID = 0
 
 
-def bigram_stats(corpus: str, text_column: str, sample_mb: float, out: str | Path) -> dict[str, Any]:
+def bigram_stats(corpus: str, text_column: str, sample_mb: float, out: str | Path,
+                 doc_chars: int) -> dict[str, Any]:
     """Count character bigrams over a bounded prefix of the corpus and write them as JSON."""
     budget = int(sample_mb * 2**20)
     used = 0
     text_parts: list[str] = []
-    for _, doc in documents(corpus, text_column):
+    for _, doc in documents(corpus, text_column, doc_chars):
         text_parts.append(doc)
         used += len(doc)
         if used >= budget:
