@@ -6,9 +6,9 @@ orchestration benchmark submit real jobs through `sbatch`/`srun` to this cluster
 With `nodes=N` > 1 there are N `slurmd`, one per node: node names `node1..N` that no resolver
 knows (as on a cluster whose node names differ from their addresses), each with its own
 loopback address 127.0.0.(i+1) (`NodeAddr`), its own port (`Port`), spool directory and PID
-file, all started with `slurmd -N nodeI` from the same slurm.conf. Debian's 22.05 build is
-not configured with --enable-multiple-slurmd, yet this works: `-N` picks the node's entry and
-its port, and slurmd binds that port on every address. (Network namespaces are not needed.)
+file, all started with `slurmd -N nodeI` from the same slurm.conf and munge. Debian's 22.05
+packages take this as it is: `-N` picks the node's entry and its `Port`, slurmctld and srun
+reach each node at its NodeAddr (frontend mode and network namespaces are not needed).
 Every node declares all of the machine's CPUs and memory (memory is not a consumable
 resource here, CPUs are per node): the nodes share the machine's cores.
 

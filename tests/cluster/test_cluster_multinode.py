@@ -26,7 +26,12 @@ TWO_NODES = TrainRun(nodes=2)
 # The fault run checkpoints more often (metrics do not depend on it): a kill always finds
 # a checkpoint newer than the signal's and steps left after it.
 FAULTED = TrainRun(nodes=2, ckpt_every=100)
-MOE_ONE, MOE_TWO_NODES = TrainRun(ffn="moe"), TrainRun(ffn="moe", nodes=2)
+# DeepSpeed computes the MoE load-balancing loss on each rank from its own tokens (a mean of
+# per-rank products, not the product over the whole batch): with it on, N ranks optimise a
+# slightly different objective than one (measured: loss up to 9e-4 apart after 150 steps).
+# Off, what is left to differ is the parallel machinery this test is about.
+MOE_ONE = TrainRun(ffn="moe", aux_loss_coef=0.0)
+MOE_TWO_NODES = TrainRun(ffn="moe", nodes=2, aux_loss_coef=0.0)
 
 
 def rendezvous(text: str) -> dict[int, tuple[str, str]]:
@@ -82,8 +87,14 @@ def test_moe_experts_split_over_two_nodes_match_one_rank(slurm, slurm_smoke, sit
     reference = MOE_ONE.metrics(work)
     work, cfg = MOE_TWO_NODES.workdir(tmp_path / "two", slurm_smoke[0])
     got = slurm_run(MOE_TWO_NODES, work, cfg, site_profile)
+    # Step 1: the same weights (each node builds its experts as one process would), the same
+    # routing, tokens through the cross-node all-to-all and back, the gradient norm gathered
+    # over the expert group. Then the loss of every step.
     for key in COMPARED:
-        assert got[key] == pytest.approx(reference[key], nan_ok=True, **ACROSS_RANKS), key
+        assert got[key][0] == pytest.approx(reference[key][0], **ACROSS_RANKS), key
+    assert got["loss"] == pytest.approx(reference["loss"], **ACROSS_RANKS)
+    # (The gradient norm is not compared after step 1: top-k routing is discontinuous, and the
+    # float order of a split batch flips a near-tied token's expert now and then.)
     # The exported weights hold all experts, gathered from both nodes.
     state = torch.load(work / f"results/gated_attention/runs/{MOE_TWO_NODES.name}/weights/final.pt",
                        weights_only=True)
@@ -124,7 +135,7 @@ def test_faults_across_nodes(two_node_dense, slurm_smoke, site_profile, tmp_path
     proc = start_snakemake(args, work, log)
     try:
         jid = wait_for(lambda: job_id(log), 120, "the training job's submission", proc)
-        wait_for(lambda: FAULTED.complete_ckpts(work), 300, "the first periodic checkpoint", proc, poll=0.05)
+        wait_for(lambda: FAULTED.complete_ckpts(work), 900, "the first periodic checkpoint", proc, poll=0.05)
         subprocess.run(["scancel", "--signal=USR1", str(jid)], check=True)
         proc.wait(timeout=300)
     finally:
@@ -142,7 +153,7 @@ def test_faults_across_nodes(two_node_dense, slurm_smoke, site_profile, tmp_path
     proc = start_snakemake(args, work, log)
     try:
         jid2 = wait_for(lambda: job_id(log), 120, "the resubmission", proc)
-        wait_for(lambda: re.search(rf"resumed from \S+step{saved:08d}", train_log.read_text()), 300, "the resume",
+        wait_for(lambda: re.search(rf"resumed from \S+step{saved:08d}", train_log.read_text()), 900, "the resume",
                  proc)
         wait_for(lambda: FAULTED.complete_ckpts(work)[-1] > saved, 300, "a checkpoint after the resume", proc,
                  poll=0.02)

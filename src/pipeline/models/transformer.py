@@ -170,6 +170,7 @@ class MoEFFN(nn.Module):
             eval_capacity_factor=cfg.capacity_factor,
             min_capacity=4,
             use_rts=False,  # random token selection would tie results to the global RNG state
+            top2_2nd_expert_sampling=False,  # so would Gumbel sampling of the 2nd expert (and to the rank count)
         )
         self.aux_loss = torch.zeros(())
 
