@@ -8,8 +8,9 @@ prepares the smoke preset's token shards, then runs the same `ga_train` job (Tra
 tests/cluster/cluster_support.py: smoke model, seed 0, --steps) through profiles/slurm as
 1 node × 1 rank, 1 node × 2 ranks and 2 nodes × 1 rank, each in a fresh directory, one
 after the other. Reports per layout: the job's wall time as Snakemake sees it, the
-rendezvous time (the slowest rank's `rendezvous done in` line: from a rank's call into
-torch.distributed until all ranks met, so it includes waiting for the last rank to start),
+rendezvous time from the ranks' `rendezvous done in` lines (from a rank's call into
+torch.distributed until all ranks met): the last rank to arrive gives the cost of meeting,
+the first one also its wait for the others to start,
 and the median step time from the run's metrics; ratios are against 1 node × 1 rank.
 On one machine both "nodes" share its cores and talk over loopback: the numbers measure the
 launch path and the collectives' software cost, not a network.
@@ -53,7 +54,7 @@ def one_layout(run: TrainRun, tmp: Path, data: Path, profile: Path) -> dict:
     text = (work / run.log).read_text()
     met = [float(s) for s in re.findall(r"rendezvous done in ([\d.]+) s", text)]
     steps = read_parquet(work / run.target).column("step_time").to_pylist()[1:]  # the first includes warm-up
-    return {"wall": wall, "rendezvous": max(met) if met else None, "step": statistics.median(steps)}
+    return {"wall": wall, "rendezvous": (min(met), max(met)) if met else None, "step": statistics.median(steps)}
 
 
 def main() -> None:
@@ -83,10 +84,11 @@ def main() -> None:
             cluster.stop()
 
     base = results[1, 1]
-    print(f"| layout ({args.ffn}, {args.steps} steps) | job wall | rendezvous | median step | step vs 1×1 |")
+    print(f"| layout ({args.ffn}, {args.steps} steps) | job wall | rendezvous (last / first rank) | median step "
+          "| step vs 1×1 |")
     print("| --- | --- | --- | --- | --- |")
     for (nodes, ranks), r in results.items():
-        rdv = f"{r['rendezvous']:.2f} s" if r["rendezvous"] is not None else "— (one rank)"
+        rdv = "— (one rank)" if r["rendezvous"] is None else f"{r['rendezvous'][0]:.2f} s / {r['rendezvous'][1]:.2f} s"
         print(f"| {nodes} node(s) × {ranks} rank(s) | {r['wall']:.0f} s | {rdv} | {r['step'] * 1e3:.1f} ms "
               f"| {r['step'] / base['step']:.2f} |")
 

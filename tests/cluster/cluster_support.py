@@ -189,7 +189,6 @@ class TrainRun:
     nodes: int = 1
     steps: int = 600
     ckpt_every: int = 150
-    aux_loss_coef: float | None = None  # None: the smoke preset's
 
     @property
     def name(self) -> str:
@@ -214,8 +213,6 @@ class TrainRun:
         ga["train"].update(steps=self.steps, ckpt_every=self.ckpt_every, ranks_per_node=self.ranks_per_node,
                            nodes=self.nodes)
         ga["model"]["ep_size"] = self.world if self.ffn == "moe" else 1
-        if self.aux_loss_coef is not None:
-            ga["model"]["aux_loss_coef"] = self.aux_loss_coef
 
     def workdir(self, tmp: Path, smoke_workdir: Path) -> tuple[Path, Path]:
         """A fresh working directory with the smoke run's token shards and this run's config file."""
