@@ -151,8 +151,9 @@ def test_faults_across_nodes(two_node_dense, slurm_smoke, site_profile, tmp_path
     proc = start_snakemake(args, work, log)
     try:
         jid2 = wait_for(lambda: job_id(log), 120, "the resubmission", proc)
-        wait_for(lambda: re.search(rf"resumed from \S+step{saved:08d}", train_log.read_text()), 900, "the resume",
-                 proc)
+        # Snakemake deletes the failed job's log before the resubmission writes it anew.
+        wait_for(lambda: train_log.exists() and re.search(rf"resumed from \S+step{saved:08d}", train_log.read_text()),
+                 900, "the resume", proc)
         wait_for(lambda: FAULTED.complete_ckpts(work)[-1] > saved, 300, "a checkpoint after the resume", proc,
                  poll=0.02)
         pid, node = wait_for(lambda: rank_process(jid2, 1), 30, "rank 1's process", proc)
