@@ -22,6 +22,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The venv's tools first, as in an activated venv: DeepSpeed JIT-builds an op with whichever
+# `ninja` is on PATH, and the venv's (1.13) and Debian's (1.11) disagree on its build log,
+# so jobs alternating between them rebuild it each time (minutes, under a lock all ranks wait on).
+_VENV_BIN = str(Path(sys.executable).parent)
+if os.environ.get("PATH", "").split(os.pathsep)[0] != _VENV_BIN:
+    os.environ["PATH"] = _VENV_BIN + os.pathsep + os.environ.get("PATH", "")
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None,

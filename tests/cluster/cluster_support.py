@@ -168,3 +168,88 @@ def wait_for(cond, timeout: float, what: str, proc: subprocess.Popen | None = No
             raise AssertionError(f"process exited ({proc.returncode}) before {what}")
         time.sleep(poll)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+# -- training runs (tests/cluster/test_cluster_training.py, test_cluster_multinode.py, bench/) ----
+COMPARED = ("loss", "lr", "grad_norm")
+# N ranks split the same global batch: equal to one rank up to float summation order.
+ACROSS_RANKS = {"rel": 1e-3, "abs": 1e-5}
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """One `ga_train` job of the smoke model (seed 0, no gate), longer than the smoke preset's.
+
+    `ranks_per_node` × `nodes` ranks; the MoE model shards its experts over all of them
+    (`ep_size` = world size), as the paper preset does.
+    """
+
+    ffn: str = "dense"
+    ranks_per_node: int = 1
+    nodes: int = 1
+    steps: int = 600
+    ckpt_every: int = 150
+
+    @property
+    def name(self) -> str:
+        return f"{self.ffn}_none_main_s0"
+
+    @property
+    def world(self) -> int:
+        return self.ranks_per_node * self.nodes
+
+    @property
+    def target(self) -> str:
+        return f"results/gated_attention/runs/{self.name}/metrics.parquet"
+
+    @property
+    def log(self) -> str:
+        return f"logs/gated_attention/train_{self.name}.log"
+
+    def edit(self, config: dict) -> None:
+        ga = config["studies"]["gated_attention"]
+        ga.update(seeds=[0], ffns=[self.ffn])
+        ga["stress"]["enabled"] = False
+        ga["train"].update(steps=self.steps, ckpt_every=self.ckpt_every, ranks_per_node=self.ranks_per_node,
+                           nodes=self.nodes)
+        ga["model"]["ep_size"] = self.world if self.ffn == "moe" else 1
+
+    def workdir(self, tmp: Path, smoke_workdir: Path) -> tuple[Path, Path]:
+        """A fresh working directory with the smoke run's token shards and this run's config file."""
+        work = tmp / f"train_{self.ffn}_{self.nodes}x{self.ranks_per_node}"
+        copy_text_data(smoke_workdir, work)
+        return work, write_config(work / "config.yaml", self.edit)
+
+    def metrics(self, work: Path) -> dict[str, list[float]]:
+        from pipeline.io import read_parquet
+
+        table = read_parquet(work / self.target)
+        assert table.column("step").to_pylist() == list(range(1, self.steps + 1))
+        return {k: table.column(k).to_pylist() for k in COMPARED}
+
+    def complete_ckpts(self, work: Path) -> list[int]:
+        ckpt = work / "results" / "gated_attention" / "runs" / self.name / "ckpt"
+        return sorted(int(p.name[4:]) for p in ckpt.glob("step*") if re.fullmatch(r"step\d{8}", p.name))
+
+    def slurm_args(self, cfg: Path, profile: Path, *extra: str) -> list[str]:
+        return [self.target, "--snakefile", str(SNAKEFILE), "--profile", str(profile), "--configfile", str(cfg),
+                *extra]
+
+
+def job_id(log: Path) -> int | None:
+    """The newest SLURM job id in a Snakemake log written so far."""
+    m = re.findall(r"SLURM jobid (\d+)", log.read_text()) if log.exists() else []
+    return int(m[-1]) if m else None
+
+
+def job_state(jid: int) -> str:
+    out = subprocess.run(["squeue", "--states=all", "--noheader", "-o", "%T", "-j", str(jid)],
+                         capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def same_metrics(a: dict, b: dict) -> bool:
+    """Equal up to float noise: what a resumed run must be to the uninterrupted one."""
+    import pytest
+
+    return all(a[k] == pytest.approx(b[k], rel=1e-6, abs=1e-9, nan_ok=True) for k in COMPARED)

@@ -1,4 +1,4 @@
-"""Fixtures for the cluster path: a real one-node SLURM, a real MLflow server, the SLURM profile.
+"""Fixtures for the cluster path: a real two-node SLURM, a real MLflow server, the SLURM profile.
 
 Why: the cluster path (profile, sbatch/srun, preemption, tracking server) is only trusted
 if it runs against the real components. These fixtures start them from the test itself and
@@ -25,8 +25,11 @@ from slurm_local import LocalSlurm, SlurmUnavailable  # noqa: E402
 
 @pytest.fixture(scope="session")
 def slurm(tmp_path_factory) -> Iterator[LocalSlurm]:
-    """A running one-node SLURM; SLURM_CONF points every client (sbatch, snakemake) at it."""
-    cluster = LocalSlurm(tmp_path_factory.mktemp("slurm"))
+    """A running two-node SLURM (node1, node2 on 127.0.0.2/3); SLURM_CONF points every client at it.
+
+    Two nodes so that multi-node jobs run for real; single-node jobs land on either.
+    """
+    cluster = LocalSlurm(tmp_path_factory.mktemp("slurm"), nodes=2)
     try:
         cluster.start()
     except SlurmUnavailable as exc:
@@ -84,3 +87,15 @@ def slurm_smoke(slurm, tmp_path_factory):
     out = snakemake(["gated_attention", "--snakefile", str(SNAKEFILE), "--profile", str(profile),
                      "--configfile", str(SMOKE)], work, timeout=1500)
     return work, out
+
+
+@pytest.fixture(scope="session")
+def reference(slurm_smoke, tmp_path_factory) -> dict[str, list[float]]:
+    """The uninterrupted single-rank dense run (TrainRun()), with the local executor: what N ranks must match."""
+    from cluster_support import SNAKEFILE, TrainRun, snakemake
+
+    run = TrainRun()
+    work, cfg = run.workdir(tmp_path_factory.mktemp("reference"), slurm_smoke[0])
+    out = snakemake([run.target, "--snakefile", str(SNAKEFILE), "--cores", "1", "--configfile", str(cfg)], work)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    return run.metrics(work)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pipeline.models.transformer import Stats, Transformer, TransformerConfig
+from pipeline.models.transformer import LOCAL_EXPERT, Stats, Transformer, TransformerConfig
 
 torch.set_num_threads(1)
 
@@ -82,6 +82,27 @@ def test_moe_forward_backward_with_aux_loss(single_process_group):
     assert router and all(p.grad is not None and p.grad.abs().sum() > 0 for p in router)
     expert = [p for n, p in m.named_parameters() if "deepspeed_experts" in n]
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in expert)
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_expert_parallel_rank_starts_from_the_one_process_weights(rank, monkeypatch):
+    """ep_size=2: rank r holds experts 2r, 2r+1 of the model one process builds from the same seed,
+    the same shared weights, and leaves the RNG where one process would (what follows is equal too)."""
+    torch.manual_seed(0)
+    one = Transformer(tiny(ffn="moe", n_experts=4, top_k=2)).state_dict()
+    after_one = torch.rand(3)
+    monkeypatch.setenv("RANK", str(rank))
+    torch.manual_seed(0)
+    part = Transformer(tiny(ffn="moe", n_experts=4, top_k=2, ep_size=2)).state_dict()
+    assert torch.equal(torch.rand(3), after_one)
+    experts = 0
+    for key, value in part.items():
+        m = LOCAL_EXPERT.match(key)
+        if m:
+            key = f"{m.group(1)}{2 * rank + int(m.group(2))}{m.group(3)}"
+            experts += 1
+        assert torch.equal(value, one[key]), key
+    assert experts and len(part) < len(one)
 
 
 def test_flops_accounting_counts_active_experts_only():

@@ -13,7 +13,9 @@ Generation uses a pre-allocated `KVCache`.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+import os
+import re
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import torch
@@ -209,6 +211,7 @@ class MoEFFN(nn.Module):
             eval_capacity_factor=cfg.capacity_factor,
             min_capacity=4,
             use_rts=False,  # random token selection would tie results to the global RNG state
+            top2_2nd_expert_sampling=False,  # so would Gumbel sampling of the 2nd expert (and to the rank count)
         )
         self.aux_loss = torch.zeros(())
 
@@ -237,8 +240,13 @@ class Block(nn.Module):
         return x
 
 
+# An expert's parameters in a state dict: (prefix, the rank-local expert index, suffix).
+LOCAL_EXPERT = re.compile(r"^(.*\.deepspeed_experts\.)(\d+)(\..*)$")
+
+
 class Transformer(nn.Module):
     def __init__(self, cfg: TransformerConfig) -> None:
+        rng = torch.get_rng_state()
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
@@ -252,6 +260,26 @@ class Transformer(nn.Module):
                 nn.init.normal_(p, std=cfg.init_std / math.sqrt(2 * cfg.n_layers))
         if cfg.tie_embeddings:
             self.head.weight = self.embed.weight
+        if cfg.ffn == "moe" and cfg.ep_size > 1:
+            self._init_as_one_process(rng)
+
+    def _init_as_one_process(self, rng: torch.Tensor) -> None:
+        """Start from the weights one process (ep_size=1) draws from the same RNG state.
+
+        Why: an expert-parallel rank builds only its n_experts/ep_size experts, which shifts
+        the RNG stream (every later layer differs) and gives each rank copies of the first
+        experts; N expert-parallel ranks would then train another model than one rank. The
+        rank's place in its expert group is RANK % ep_size (DeepSpeed groups consecutive ranks).
+        """
+        torch.set_rng_state(rng)
+        full = Transformer(replace(self.cfg, ep_size=1)).state_dict()  # leaves the RNG where one process would
+        local = self.cfg.n_experts // self.cfg.ep_size
+        ep_rank = int(os.environ.get("RANK", "0")) % self.cfg.ep_size
+        own = {}
+        for key in self.state_dict():
+            m = LOCAL_EXPERT.match(key)
+            own[key] = full[f"{m.group(1)}{ep_rank * local + int(m.group(2))}{m.group(3)}" if m else key]
+        self.load_state_dict(own)
 
     def _init(self, m: nn.Module) -> None:
         if isinstance(m, (nn.Linear, nn.Embedding)):

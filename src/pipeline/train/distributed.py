@@ -2,7 +2,9 @@
 
 DeepSpeed's `init_distributed` wants RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and
 MASTER_PORT (otherwise it tries MPI). torchrun sets them; under SLURM they are derived
-from SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID, the allocation's first host and the job id.
+from SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID, the address of the allocation's first node
+(its `NodeAddr`, which is how SLURM itself reaches it: a node name need not resolve) and
+the job id (every rank of a job computes the same port).
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import os
 import re
 import socket
 import subprocess
+import sys
+import time
 from dataclasses import dataclass
 
 import torch
@@ -41,6 +45,17 @@ def first_host(nodelist: str) -> str:
     return prefix + ranges.split(",")[0].split("-")[0]
 
 
+def node_addr(host: str) -> str:
+    """The address SLURM reaches node `host` at (its NodeAddr), or `host` where scontrol cannot say."""
+    try:
+        out = subprocess.run(["scontrol", "show", "node", "--oneliner", host],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return host
+    m = re.search(r"\bNodeAddr=(\S+)", out.stdout) if out.returncode == 0 else None
+    return m.group(1) if m else host
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -58,7 +73,8 @@ def setup_env() -> None:
         env["RANK"] = env["SLURM_PROCID"]
         env["WORLD_SIZE"] = env.get("SLURM_STEP_NUM_TASKS", env.get("SLURM_NTASKS", "1"))
         env["LOCAL_RANK"] = env.get("SLURM_LOCALID", "0")
-        env["MASTER_ADDR"] = first_host(env.get("SLURM_STEP_NODELIST", env.get("SLURM_JOB_NODELIST", "localhost")))
+        nodes = env.get("SLURM_STEP_NODELIST", env.get("SLURM_JOB_NODELIST", "localhost"))
+        env["MASTER_ADDR"] = node_addr(first_host(nodes))
         env.setdefault("MASTER_PORT", str(15000 + int(env.get("SLURM_JOB_ID", "0")) % 20000))
         return
     env.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1")
@@ -84,6 +100,11 @@ def init(device: str = "auto") -> DistInfo:
             setup(torch.get_num_threads(), "cuda")  # raises a clear DeviceError
         device, backend = torch.device("cpu"), "gloo"
     if not torch.distributed.is_initialized():
+        where = f"rank {rank}/{world} on {os.environ.get('SLURMD_NODENAME', socket.gethostname())} (local {local})"
+        if world > 1:  # what to compare when ranks do not meet: same address and port on every rank?
+            print(f"{where}: rendezvous at {os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}",
+                  file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
         for attempt in range(5):
             try:
                 deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False,
@@ -94,4 +115,6 @@ def init(device: str = "auto") -> DistInfo:
                 if world != 1 or os.environ.get("PIPELINE_OWN_PORT") != "1" or attempt == 4:
                     raise
                 os.environ["MASTER_PORT"] = str(free_port())
+        if world > 1:
+            print(f"{where}: rendezvous done in {time.perf_counter() - t0:.2f} s", file=sys.stderr, flush=True)
     return DistInfo(rank, world, local, device)

@@ -11,7 +11,7 @@ per-step metrics written to Parquet and mirrored to MLflow.
 from __future__ import annotations
 
 import math
-import re
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from pipeline.io import atomic_path, read_parquet, write_parquet
+from pipeline.models.transformer import LOCAL_EXPERT
 from pipeline.progress import progress
 from pipeline.runtime import place
 from pipeline.train import checkpoint as ck
@@ -125,9 +126,21 @@ def ds_config(cfg: EngineConfig, world: int) -> dict[str, Any]:
 
 
 def _grad_norm(module: nn.Module) -> float:
-    """Global L2 norm of the gradients before clipping (DeepSpeed reports it only when it clips)."""
-    grads = [p.grad.detach().float() for p in module.parameters() if p.grad is not None]
-    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))) if grads else math.nan
+    """Global L2 norm of the gradients before clipping (DeepSpeed reports it only when it clips).
+
+    An expert-parallel rank holds only its own experts' gradients: their squares are summed
+    over the expert-parallel group, so N ranks report the norm one rank would.
+    """
+    norms = [(p, torch.linalg.vector_norm(p.grad.detach().float())) for p in module.parameters() if p.grad is not None]
+    if not norms:
+        return math.nan
+    moes = [m for m in module.modules() if type(m).__name__ == "MoE" and getattr(m, "ep_size", 1) > 1]
+    if not moes:
+        return float(torch.linalg.vector_norm(torch.stack([n for _, n in norms])))
+    shared = [n for p, n in norms if getattr(p, "allreduce", True)]
+    experts = torch.stack([n for p, n in norms if not getattr(p, "allreduce", True)]).square().sum()
+    torch.distributed.all_reduce(experts, group=moes[0].deepspeed_moe.ep_group)
+    return float((torch.stack(shared).square().sum() + experts).sqrt())
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -151,9 +164,6 @@ def _safe_load(engine: Any) -> None:
     engine.checkpoint_engine.load = load
 
 
-_LOCAL_EXPERT = re.compile(r"^(.*\.deepspeed_experts\.)(\d+)(\..*)$")
-
-
 def _global_state(module: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The full state dict of an expert-parallel model, as a model with ep_size=1 names it.
 
@@ -170,7 +180,7 @@ def _global_state(module: nn.Module, state: dict[str, torch.Tensor]) -> dict[str
     ep_rank = get_rank(group=moes[0].deepspeed_moe.ep_group)
     renamed = {}
     for k, v in state.items():
-        m = _LOCAL_EXPERT.match(k)
+        m = LOCAL_EXPERT.match(k)
         renamed[f"{m.group(1)}{ep_rank * local + int(m.group(2))}{m.group(3)}" if m else k] = v
     parts: list[Any] = [None] * torch.distributed.get_world_size()
     torch.distributed.all_gather_object(parts, renamed)
@@ -301,8 +311,10 @@ def train_loop(
                 save(step)
                 bar.close()
                 signum = stop.received or 15
-                print(f"[{desc}] stop signal received: checkpoint saved at step {step}; re-run to resume",
-                      file=sys.stderr, flush=True)
+                # Each rank says whether the signal reached it (SLURM signals every task of the step).
+                got = signal.Signals(stop.received).name if stop.received else "none here, another rank's"
+                print(f"[{desc}] stop signal received (rank {dist.rank}: {got}): checkpoint saved at step {step}; "
+                      "re-run to resume", file=sys.stderr, flush=True)
                 raise SystemExit(128 + int(signum))
             if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < cfg.steps:
                 save(step)
