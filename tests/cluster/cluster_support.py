@@ -127,12 +127,14 @@ class MlflowServer:
 # -- the project's own workflow ----------------------------------------------------------
 SNAKEFILE = REPO / "Snakefile"
 SMOKE = REPO / "config" / "presets" / "smoke.yaml"
+# What the cluster tests run: the smoke preset with gated attention on the tokenised corpus (smoke_text.yaml).
+SMOKE_STACK = (SMOKE, Path(__file__).resolve().parent / "smoke_text.yaml")
 TEXT_DATA = Path("results") / "data" / "text"
 
 
 def write_config(dest: Path, edit=None) -> Path:
-    """The smoke preset, changed by `edit(config)`, written to `dest` (a full config file)."""
-    config = load_config(SMOKE)
+    """The cluster tests' smoke stack, changed by `edit(config)`, written to `dest` (a full config file)."""
+    config = load_config(*SMOKE_STACK)
     if edit is not None:
         edit(config)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -80,12 +80,12 @@ def slurm_smoke(slurm, tmp_path_factory):
     Returns (workdir, completed process); the workdir's results seed the training and
     fault tests.
     """
-    from cluster_support import SMOKE, SNAKEFILE, snakemake
+    from cluster_support import SMOKE_STACK, SNAKEFILE, snakemake
 
     work = tmp_path_factory.mktemp("slurm_smoke")
     profile = write_site_profile(tmp_path_factory.mktemp("smoke_profile"))
     out = snakemake(["gated_attention", "--snakefile", str(SNAKEFILE), "--profile", str(profile),
-                     "--configfile", str(SMOKE)], work, timeout=1500)
+                     "--configfile", *map(str, SMOKE_STACK)], work, timeout=1500)
     return work, out
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_support import SMOKE
+from cluster_support import SMOKE_STACK
 from pipeline.io import read_parquet
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("cluster")]
@@ -48,11 +48,12 @@ def forget_run(work: Path, run: str, keep_ckpt: bool = False) -> str:
     return f"{RUNS}/{run}/metrics.parquet"
 
 
-def run_slurm(work: Path, profile: Path, targets: list[str], configfile: Path):
+def run_slurm(work: Path, profile: Path, targets: list[str], configfiles):
     from cluster_support import SNAKEFILE, snakemake
 
-    out = snakemake([*targets, "--snakefile", str(SNAKEFILE), "--profile", str(profile),
-                     "--configfile", str(configfile), "--retries", "0"], work)
+    files = [configfiles] if isinstance(configfiles, Path) else list(configfiles)
+    out = snakemake([*targets, "--snakefile", str(SNAKEFILE), "--profile", str(profile), "--retries", "0",
+                     "--configfile", *map(str, files)], work)
     return out, out.stdout + out.stderr
 
 
@@ -75,7 +76,7 @@ def test_corrupt_token_shard_fails_naming_the_file(finished, site_profile):
     target = forget_run(finished, "dense_none_main_s0")
     before = digests(finished, skip=("dense_none_main_s0", "shard0.train.parquet"))
 
-    out, text = run_slurm(finished, site_profile, [target], SMOKE)
+    out, text = run_slurm(finished, site_profile, [target], SMOKE_STACK)
     assert out.returncode != 0
     assert len(failed_slurm_jobs(text)) == 1, text[-3000:]
     log = (finished / "logs" / "gated_attention" / "train_dense_none_main_s0.log").read_text()
@@ -92,7 +93,7 @@ def test_truncated_checkpoint_fails_alone(finished, site_profile):
     skip = ("dense_none_main_s0", "dense_none_main_s1")
     before = digests(finished, skip=skip)
 
-    out, text = run_slurm(finished, site_profile, [bad, good], SMOKE)
+    out, text = run_slurm(finished, site_profile, [bad, good], SMOKE_STACK)
     assert out.returncode != 0
     assert len(failed_slurm_jobs(text)) == 1, text[-3000:]
     log = (finished / "logs" / "gated_attention" / "train_dense_none_main_s0.log").read_text()
