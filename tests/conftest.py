@@ -22,6 +22,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# What the workflow gives every job (pipeline.job): tests that call an entry point directly run as this job.
+os.environ.setdefault("PIPELINE_RUNTIME", '{"threads": 1, "tracking": {"uri": null, "enabled": false, "system_metrics": false}}')
+os.environ.setdefault("PIPELINE_JOB", '{"rule": "test", "wildcards": {}}')
 # The venv's tools first, as in an activated venv: DeepSpeed JIT-builds an op with whichever
 # `ninja` is on PATH, and the venv's (1.13) and Debian's (1.11) disagree on its build log,
 # so jobs alternating between them rebuild it each time (minutes, under a lock all ranks wait on).

@@ -7,6 +7,7 @@ name the offending key as a dotted path (`studies.gated_attention.train.lr`).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,13 @@ def canonical(value: Any) -> Any:
     if isinstance(value, list):
         return [canonical(v) for v in value]
     return value
+
+
+def as_params(spec: Any) -> Any:
+    """A typed spec (a dataclass, possibly nested) as the plain, key-sorted dict a rule's params hold."""
+    if dataclasses.is_dataclass(spec) and not isinstance(spec, type):
+        spec = dataclasses.asdict(spec)
+    return canonical(spec)
 
 
 def overlay(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

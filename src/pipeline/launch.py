@@ -1,10 +1,10 @@
 """Start a training entry point on N ranks: in-process, torchrun, or srun under SLURM.
 
-    python -m pipeline.launch --nproc N package.module:function --spec '<json>'
+    python -m pipeline.launch --nproc N package.module:function --spec '<json>' --job '<json>'
 
-The entry is called as `function(spec: dict)` on every rank, with the runtime settings that change
-no number (threads, tracking) merged in from the JSON in PIPELINE_RUNTIME (set by the workflow), so
-they never sit in a rule's params and a change to them re-runs nothing. Inside a SLURM allocation (and
+The entry is called as `function(spec: dict)` on every rank; `--job '{"rule": ..., "wildcards": ...}'`
+names the job for its tracker (PIPELINE_JOB), and the settings that change no number (threads, tracking)
+come from PIPELINE_RUNTIME: see pipeline.job, the set-up every entry runs first. Inside a SLURM allocation (and
 not already inside a job step) it runs `srun -n N`: one task per GPU, ranks from SLURM's
 variables, and the tasks are what `--signal` reaches before the time limit. Elsewhere N > 1
 uses `torchrun --standalone`. PIPELINE_LAUNCHER=local|torchrun|srun overrides the choice.
@@ -18,27 +18,14 @@ import os
 import shlex
 import sys
 
-
-def runtime() -> dict:
-    """The runtime settings the workflow put in PIPELINE_RUNTIME (a JSON object)."""
-    raw = os.environ.get("PIPELINE_RUNTIME")
-    if raw is None:
-        raise SystemExit("PIPELINE_RUNTIME is not set: run this through Snakemake, or set it to a JSON object "
-                         "such as '{\"threads\": 1, \"tracking\": {\"uri\": null, \"enabled\": false}}'")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise SystemExit(f"PIPELINE_RUNTIME is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise SystemExit(f"PIPELINE_RUNTIME must be a JSON object, got {raw!r}")
-    return value
+IDENTITY_ENV = "PIPELINE_JOB"  # who the job is ({rule, wildcards}); read by pipeline.job, inherited by every rank
 
 
 def call_entry(target: str, spec: dict) -> None:
     module, _, func = target.partition(":")
     if not func:
         raise SystemExit(f"entry point must look like 'package.module:function', got {target!r}")
-    getattr(importlib.import_module(module), func)({**spec, **runtime()})
+    getattr(importlib.import_module(module), func)(spec)
 
 
 def choose(nproc: int) -> str:
@@ -51,7 +38,7 @@ def choose(nproc: int) -> str:
 
 
 def command(nproc: int, target: str, spec_json: str, launcher: str) -> list[str]:
-    worker = ["-m", "pipeline.launch", "--worker", target, "--spec", spec_json]
+    worker = ["-m", "pipeline.launch", "--worker", target, "--spec", spec_json]  # PIPELINE_JOB goes by environment
     if launcher == "torchrun":
         return [sys.executable, "-m", "torch.distributed.run", "--standalone",
                 f"--nproc-per-node={nproc}", *worker]
@@ -66,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("target")
     ap.add_argument("--spec", required=True, help="JSON object passed to the entry point")
+    ap.add_argument("--job", help="JSON {rule, wildcards}: who this job is, for its tracker (see pipeline.job)")
     args = ap.parse_args(argv)
+    os.environ[IDENTITY_ENV] = args.job or os.environ.get(IDENTITY_ENV) or json.dumps({"rule": args.target, "wildcards": {}})
     try:
         spec = json.loads(args.spec)
     except json.JSONDecodeError as exc:

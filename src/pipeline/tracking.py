@@ -158,6 +158,7 @@ class Tracker:
         uri: str | None = None,
         enabled: bool = True,
         rank: int = 0,
+        system_metrics: bool = False,
     ) -> None:
         self.study, self.rule = study, rule
         self.wildcards = dict(wildcards or {})
@@ -165,6 +166,8 @@ class Tracker:
         self.uri = resolve_uri(uri)
         # Only rank 0 mirrors; other ranks would only duplicate it.
         self.enabled = enabled and rank == 0
+        self.system_metrics = system_metrics
+        self._monitor = None
         self._client = None
         self._run_id: str | None = None
         self._buffer: list[Any] = []
@@ -228,8 +231,15 @@ class Tracker:
         items = [Param(k, str(v)[:6000]) for k, v in self.params.items()]
         for i in range(0, len(items), 100):
             self._client.log_batch(self._run_id, params=items[i : i + 100])
+        if self.system_metrics:  # CPU, memory, disk, network and (with pynvml) GPU, every 10 s, as system/*
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            self._monitor = SystemMetricsMonitor(self._run_id, tracking_uri=self.uri)
+            self._monitor.start()
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self._monitor is not None:
+            self._call("stopping the system metrics", self._monitor.finish)
         self.flush()
         if self._run_id is not None:
             status = "FINISHED" if exc_type is None else "FAILED"

@@ -78,7 +78,7 @@ def test_spine_model_samples_reproducibly_through_pipeline_sampling(spine_dir, t
     assert all(n <= 8 for n in a.column("n_tokens").to_pylist())
     c = G.sample_responses(lm, [dec], PROMPTS, **{**kw, "seed": 6})
     assert c.column("response").to_pylist() != a.column("response").to_pylist()
-    with pytest.raises(ValueError, match="not in the tokenizer's alphabet"):
+    with pytest.raises(ValueError, match="is not in the character vocabulary"):
         lm.complete(["hello"], dec, max_new_tokens=2, seed=0)
 
 

@@ -8,7 +8,7 @@ from pipeline.models.transformer import Transformer, TransformerConfig
 from pipeline.sampling import completion_token_logprobs
 from pipeline.studies.rlvr.rl import advantages, policy_loss, rl_loss
 from pipeline.studies.rlvr.task import Checker
-from pipeline.studies.rlvr.tokenizer import CharTokenizer
+from pipeline.models.chars import CharTokenizer
 
 
 @pytest.mark.parametrize("algorithm", ["grpo", "rloo"])

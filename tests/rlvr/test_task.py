@@ -7,7 +7,7 @@ from pipeline.io import DataError
 from pipeline.studies.rlvr.task import (
     ArithmeticTask, Checker, build_splits, checker_mode, generate_splits, load_user_task, parse_number,
 )
-from pipeline.studies.rlvr.tokenizer import CharTokenizer
+from pipeline.models.chars import CharTokenizer
 
 
 @pytest.mark.parametrize("text", ["102", "0102", " 102 ", "+102", "102.0", "102.", "$102", "204/2"])
@@ -145,7 +145,7 @@ def test_char_tokenizer_round_trip(tmp_path):
     assert tok.decode(tok.target_ids("046") + tok.encode("12")) == "046"  # stops at EOS
     tok.save(tmp_path / "tok.json")
     assert CharTokenizer.load(tmp_path / "tok.json").chars == tok.chars
-    with pytest.raises(ValueError, match="not in the task vocabulary"):
+    with pytest.raises(ValueError, match="not in the character vocabulary"):
         tok.encode("x")
 
 

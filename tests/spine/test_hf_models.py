@@ -117,7 +117,7 @@ def test_a_teacher_with_another_tokenizer_is_scored_on_its_text(tiny):
     from pipeline.studies.rlvr import models
     from pipeline.studies.rlvr.evaluate import score_with_base
     from pipeline.studies.rlvr.hf import load_hf_codec, load_hf_model
-    from pipeline.studies.rlvr.tokenizer import CharTokenizer
+    from pipeline.models.chars import CharTokenizer
 
     base, base_codec = load_hf_model(tiny, "float32"), load_hf_codec(tiny, chat_template=True)
     teacher_codec = CharTokenizer.from_texts(["12+34=", "046"])  # a spine teacher's character ids

@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from pipeline.config import canonical, validate_config
+from pipeline.config import as_params, canonical, validate_config
 from pipeline.tracking import PARENTS_ENV, end_parents, start_parents
 
 validate_config(config)  # stops the DAG build with the offending key's path
@@ -48,14 +48,16 @@ def study_cfg(study):
     return config["studies"][study]
 
 
-def launch(target, spec, nproc=1):
-    """Shell command running `target(spec)` on nproc ranks; every value is shell-quoted.
+def launch(rule, wc, target, spec, nproc=1):
+    """Shell command running `target(spec)` on nproc ranks as job `rule` with wildcards `wc`; every value is quoted.
 
-    `spec` holds only what changes a result (it is a param: a change re-runs the job); the interpreter
-    and the runtime settings come from PIPELINE_PYTHON / PIPELINE_RUNTIME, set above.
+    `spec` (a study's typed spec) holds only what changes a result: it is a param, and a change re-runs
+    the job. The interpreter and the runtime settings come from PIPELINE_PYTHON / PIPELINE_RUNTIME, set above.
     """
+    job = {"rule": rule, "wildcards": dict(wc.items())}
     return '"$PIPELINE_PYTHON" ' + shlex.join(["-m", "pipeline.launch", "--nproc", str(nproc), target,
-                                                "--spec", json.dumps(spec, sort_keys=True)])
+                                                "--spec", json.dumps(as_params(spec), sort_keys=True),
+                                                "--job", json.dumps(job, sort_keys=True)])
 
 
 def train_resources(t, runtime=60, mem_mb=4000):

@@ -37,7 +37,7 @@ rule crl_train:
         metrics=f"{CRL_DIR}/runs/{{crl_net}}/seed{{seed}}/metrics.parquet",
         run=f"{CRL_DIR}/runs/{{crl_net}}/seed{{seed}}/run.json",
     params:
-        cmd=lambda wc: launch("pipeline.studies.crl.train:main", crl_train_spec(wc)),
+        cmd=lambda wc: launch("crl_train", wc, "pipeline.studies.crl.train:main", crl_train_spec(wc)),
     threads: THREADS
     resources:
         **train_resources({"gpus_per_rank": CRL["train"]["gpus_per_rank"]}, runtime=240),

@@ -122,7 +122,7 @@ rule diffusion_train:
         metrics=f"{DF_DIR}/runs/n{{df_n}}/s{{seed}}/metrics.parquet",
         result=f"{DF_DIR}/runs/n{{df_n}}/s{{seed}}/result.json",
     params:
-        cmd=lambda wc: launch("pipeline.studies.diffusion.train:main", df_train_spec(wc), ranks(DF["train"])),
+        cmd=lambda wc: launch("diffusion_train", wc, "pipeline.studies.diffusion.train:main", df_train_spec(wc), ranks(DF["train"])),
     threads: lambda wc: THREADS * ranks(DF["train"])
     resources:
         **train_resources(DF["train"], runtime=240),

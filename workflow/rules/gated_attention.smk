@@ -1,5 +1,7 @@
 # Paper 2 — gated attention: {vanilla, gated} × {dense, MoE} × seeds at equal tokens, plus a
-# learning-rate stress pair; evaluation per run; claims and figures.
+# learning-rate stress pair; evaluation per run; claims and figures. Specs: pipeline.studies.gated_attention.specs.
+from pipeline.studies.gated_attention import specs as ga_specs
+
 GA = study_cfg("gated_attention")
 GA_DIR = "results/gated_attention"
 GA_RUNS = [f"{ffn}_{gate}_main_s{seed}" for ffn in GA["ffns"] for gate in ("none", GA["gate"]) for seed in GA["seeds"]]
@@ -9,23 +11,6 @@ GA_FIGURES = {k: f"{GA_DIR}/figures/{k}.png" for k in ("loss", "sink", "activati
 # The data every run trains and evaluates on: fresh Bigram-Backcopy sequences (from the corpus's
 # bigram counts, no tokenising) or windows of the tokenised corpus.
 GA_DATA = "results/data/bigram/stats.json" if GA["data"]["source"] == "bigram_backcopy" else f"{TEXT_DIR}/manifest.json"
-
-
-def ga_train_cfg(regime):
-    t = dict(GA["train"])
-    if regime == "stress":
-        t.update(lr=GA["stress"]["lr"], grad_clip=GA["stress"]["grad_clip"], steps=GA["stress"]["steps"])
-    return t
-
-
-def ga_train_spec(wc):
-    return {
-        "data": {**GA["data"], "path": GA_DATA}, "out_dir": f"{GA_DIR}/runs/{wc.ffn}_{wc.gate}_{wc.regime}_s{wc.seed}",
-        "model": GA["model"], "train": ga_train_cfg(wc.regime), "gate": wc.gate, "ffn": wc.ffn,
-        "seed": int(wc.seed), "device": DEVICE,
-        "wildcards": dict(wc.items()), "verify_checksums": TEXT["verify_checksums"],
-        "config_key": "studies.gated_attention." + ("stress" if wc.regime == "stress" else "train"),
-    }
 
 
 wildcard_constraints:
@@ -47,8 +32,9 @@ rule ga_train:
         weights=f"{GA_DIR}/runs/{{ffn}}_{{gate}}_{{regime}}_s{{seed}}/weights/final.pt",
         metrics=f"{GA_DIR}/runs/{{ffn}}_{{gate}}_{{regime}}_s{{seed}}/metrics.parquet",
     params:
-        cmd=lambda wc: launch("pipeline.studies.gated_attention.train:main", ga_train_spec(wc),
-                              ranks(ga_train_cfg(wc.regime))),
+        cmd=lambda wc, output: launch("ga_train", wc, "pipeline.studies.gated_attention.train:main",
+                                      ga_specs.train(config, wc, GA_DATA, os.path.dirname(output.metrics)),
+                                      ranks(ga_specs.train_config(GA, wc.regime))),
     threads: lambda wc: THREADS * ranks(GA["train"])
     resources:
         **train_resources(GA["train"]),
@@ -66,10 +52,7 @@ rule ga_evaluate:
     output:
         f"{GA_DIR}/eval/{{ffn}}_{{gate}}_{{regime}}_s{{seed}}.parquet",
     params:
-        model=GA["model"],
-        data=GA["data"],
-        eval=GA["eval"],
-        device=DEVICE,
+        spec=lambda wc: as_params(ga_specs.evaluate(config, wc)),
     threads: THREADS
     log:
         "logs/gated_attention/evaluate_{ffn}_{gate}_{regime}_s{seed}.log",
@@ -88,8 +71,7 @@ rule ga_analyse:
         activation=report(GA_FIGURES["activation"], category="Gated attention", caption="../report/ga_activation.rst"),
         context=report(GA_FIGURES["context"], category="Gated attention", caption="../report/ga_context.rst"),
     params:
-        cfg=GA,
-        scale=SCALE,
+        spec=as_params(ga_specs.analyse(config)),
     log:
         "logs/gated_attention/analyse.log",
     script:

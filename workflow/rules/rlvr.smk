@@ -110,7 +110,7 @@ rule rlvr_base:
     output:
         **rlvr_model_files("base"),
     params:
-        cmd=lambda wc: launch("pipeline.studies.rlvr.base:run_sft",
+        cmd=lambda wc: launch("rlvr_base", wc, "pipeline.studies.rlvr.base:run_sft",
                               rlvr_sft_spec("base", "base", RL_CFG["base"]["seed"], RL_CFG["model"]),
                               ranks(RL_CFG["base"]["train"])),
     threads: lambda wc: THREADS * ranks(RL_CFG["base"]["train"])
@@ -129,7 +129,7 @@ rule rlvr_teacher:
     output:
         **rlvr_model_files("teacher"),
     params:
-        cmd=lambda wc: launch("pipeline.studies.rlvr.base:run_sft",
+        cmd=lambda wc: launch("rlvr_teacher", wc, "pipeline.studies.rlvr.base:run_sft",
                               rlvr_sft_spec("teacher", "teacher", RL_CFG["teacher"]["seed"],
                                             RL_CFG["teacher"]["model"]),
                               ranks(RL_CFG["teacher"]["train"])),
@@ -172,7 +172,7 @@ rule rlvr_distill:
     output:
         **rlvr_model_files("distill-s{seed}"),
     params:
-        cmd=lambda wc: launch("pipeline.studies.rlvr.base:run_sft",
+        cmd=lambda wc: launch("rlvr_distill", wc, "pipeline.studies.rlvr.base:run_sft",
                               rlvr_sft_spec(f"distill-s{wc.seed}", "distill", wc.seed, init=rlvr_model_dir("base"),
                                             data=rules.rlvr_teacher_data.output[0]),
                               ranks(RL_CFG["distill"]["train"])),
@@ -193,7 +193,7 @@ rule rlvr_rl:
     output:
         **rlvr_model_files("{rlvr_algo}-s{seed}"),
     params:
-        cmd=lambda wc: launch("pipeline.studies.rlvr.rl:run_rl", rlvr_rl_spec(wc), ranks(RL_CFG["rl"]["train"])),
+        cmd=lambda wc: launch("rlvr_rl", wc, "pipeline.studies.rlvr.rl:run_rl", rlvr_rl_spec(wc), ranks(RL_CFG["rl"]["train"])),
     threads: lambda wc: THREADS * ranks(RL_CFG["rl"]["train"])
     resources:
         **train_resources(RL_CFG["rl"]["train"]),

@@ -1,10 +1,13 @@
-"""Claims and figures of the gated-attention study."""
-from pipeline.joblog import to_log
+"""Rule ga_analyse: claims and figures of the gated-attention study."""
+from pipeline import job
+from pipeline.studies.gated_attention import STUDY
+from pipeline.studies.gated_attention.analysis import analyse
+from pipeline.studies.gated_attention.specs import AnalyseSpec
 
-to_log(snakemake.log[0])
-
-from pipeline.studies.gated_attention.analysis import analyse  # noqa: E402
-
-out = snakemake.output
-analyse(list(snakemake.input.evals), list(snakemake.input.metrics), snakemake.params.cfg, snakemake.params.scale,
-        out.claims, {k: out[k] for k in ("loss", "sink", "activation", "context")}, snakemake.config["tracking"])
+spec = job.spec_from(AnalyseSpec, snakemake.params.spec)
+with job.start(STUDY, snakemake=snakemake, params=spec.cfg) as j:
+    out = snakemake.output
+    figures = {k: out[k] for k in ("loss", "sink", "activation", "context")}
+    analyse(list(snakemake.input.evals), list(snakemake.input.metrics), spec.cfg, spec.scale, out.claims, figures)
+    for path in [out.claims, *figures.values()]:
+        j.tracker.log_artifact(path)

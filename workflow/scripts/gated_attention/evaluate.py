@@ -1,14 +1,12 @@
-"""Evaluate one trained gated-attention run."""
-from pipeline.joblog import to_log
+"""Rule ga_evaluate: evaluate one trained gated-attention run."""
+from pipeline import job
+from pipeline.studies.gated_attention import STUDY
+from pipeline.studies.gated_attention.specs import EvalSpec
 
-to_log(snakemake.log[0])
+spec = job.spec_from(EvalSpec, snakemake.params.spec)
+with job.start(STUDY, snakemake=snakemake, device=spec.device, seed=0, params=spec) as j:
+    from pipeline.studies.gated_attention.evaluate import evaluate  # DeepSpeed's import-time output goes to the log
 
-from pipeline.studies.gated_attention.evaluate import evaluate  # noqa: E402
-
-cfg = snakemake.config
-evaluate({
-    "weights": snakemake.input.weights, "metrics": snakemake.input.metrics, "data": {**snakemake.params.data, "path": snakemake.input.data},
-    "model": snakemake.params.model, "eval": snakemake.params.eval, "gate": snakemake.wildcards.gate,
-    "ffn": snakemake.wildcards.ffn, "threads": snakemake.threads, "device": snakemake.params.device,
-    "out": snakemake.output[0], "tracking": cfg["tracking"], "wildcards": dict(snakemake.wildcards.items()),
-})
+    i = snakemake.input
+    table = evaluate(spec, i.weights, i.metrics, i.data, snakemake.output[0], j.device)
+    j.tracker.log_metrics({r["metric"]: r["value"] for r in table.to_pylist() if r["layer"] == -1}, step=0)

@@ -242,6 +242,8 @@ def run(cfg: RunConfig, *, depth: int, width: int, seed: int, out_dir: str | Pat
 
 def main(spec: dict) -> None:
     """Launch entry: train one run described by a spec (see the module docstring)."""
+    from pipeline.job import settings  # TRANSITION until this study is on pipeline.job
+    spec = {**spec, **settings()}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for key in ("run_cfg", "depth", "width", "seed", "out_dir"):
         if key not in spec:

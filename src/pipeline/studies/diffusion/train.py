@@ -65,6 +65,8 @@ def fingerprint(spec: Mapping[str, Any]) -> str:
 
 
 def main(spec: dict[str, Any]) -> None:
+    from pipeline.job import settings  # TRANSITION until this study is on pipeline.job
+    spec = {**spec, **settings()}
     missing = [k for k in SPEC_KEYS if k not in spec]
     if missing:
         raise KeyError(f"diffusion train spec lacks {missing}")

@@ -14,7 +14,6 @@ from pipeline.io import read_parquet
 from pipeline.plots import savefig, subplots
 from pipeline.stats import t_interval
 from pipeline.studies.gated_attention import STUDY
-from pipeline.tracking import Tracker
 
 RUN = re.compile(r"(?P<ffn>dense|moe)_(?P<gate>none|headwise|elementwise)_(?P<regime>main|stress)_s(?P<seed>\d+)")
 
@@ -265,7 +264,7 @@ def figures(evals: dict, metrics: dict[tuple, Any], cfg: dict[str, Any], out: di
 
 
 def analyse(eval_paths: list[str], metric_paths: list[str], cfg: dict[str, Any], scale: str,
-            claims_out: str, figure_out: dict[str, str], tracking: dict[str, Any] | None = None) -> list[Claim]:
+            claims_out: str, figure_out: dict[str, str]) -> list[Claim]:
     evals = load_evals(eval_paths)
     metrics = {}
     for p in metric_paths:
@@ -274,8 +273,4 @@ def analyse(eval_paths: list[str], metric_paths: list[str], cfg: dict[str, Any],
     claims = build_claims(evals, cfg, scale)
     write_claims(claims, claims_out)
     figures(evals, metrics, cfg, figure_out)
-    tracking = tracking or {"uri": None, "enabled": False}
-    with Tracker(STUDY, "analyse", params=cfg, uri=tracking["uri"], enabled=tracking["enabled"]) as tracker:
-        for path in [claims_out, *figure_out.values()]:
-            tracker.log_artifact(path)
     return claims

@@ -25,9 +25,8 @@ from pipeline import runtime
 from pipeline.io import read_parquet, write_parquet
 from pipeline.metrics import attention as am
 from pipeline.models.transformer import Stats
-from pipeline.studies.gated_attention import STUDY
+from pipeline.studies.gated_attention.specs import EvalSpec
 from pipeline.studies.gated_attention.train import build_model, class_losses, data_source
-from pipeline.tracking import Tracker
 from pipeline.train.checkpoint import load_file
 from pipeline.train.distributed import init
 
@@ -64,16 +63,15 @@ def mean_and_se(x: np.ndarray) -> tuple[float, float]:
     return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
 
 
-def evaluate(spec: dict[str, Any]) -> pa.Table:
-    """spec: weights, metrics, data, model, gate, ffn, eval, threads, device, out, tracking, wildcards."""
-    device = runtime.setup(spec["threads"], spec["device"], seed=0)
+def evaluate(spec: EvalSpec, weights: str, metrics: str, data_path: str, out: str, device: torch.device) -> pa.Table:
+    """Every per-run metric of one trained model, as rows (metric, layer, head, value) written to `out`."""
     init("cpu" if device.type == "cpu" else "cuda")
-    val = data_source(spec["data"], "val")
-    model = build_model(spec["model"], spec["gate"], spec["ffn"], val.vocab_size, ep_size=1)
-    model.load_state_dict(load_file(Path(spec["weights"])))
+    val = data_source({**spec.data, "path": data_path}, "val")
+    model = build_model(spec.model, spec.gate, spec.ffn, val.vocab_size, ep_size=1)
+    model.load_state_dict(load_file(Path(weights)))
     runtime.place(model, device).eval()
-    ev, seq_len = spec["eval"], spec["model"]["seq_len"]
-    train_losses = read_parquet(spec["metrics"], columns=["loss"]).column("loss").to_numpy()
+    ev, seq_len = spec.eval, spec.model["seq_len"]
+    train_losses = read_parquet(metrics, columns=["loss"]).column("loss").to_numpy()
     finite = bool(np.all(np.isfinite(train_losses))) and all(
         bool(torch.isfinite(p).all()) for p in model.parameters())
     rows: list[dict[str, Any]] = []
@@ -150,8 +148,5 @@ def evaluate(spec: dict[str, Any]) -> pa.Table:
             add("gate_trigger_mean", inside.mean())
             add("gate_other_mean", outside.mean())
     table = pa.Table.from_pylist(rows)
-    write_parquet(table, spec["out"])
-    with Tracker(STUDY, "evaluate", wildcards=spec["wildcards"], params={"weights": spec["weights"]},
-                 uri=spec["tracking"]["uri"], enabled=spec["tracking"]["enabled"]) as tracker:
-        tracker.log_metrics({r["metric"]: r["value"] for r in rows if r["layer"] == -1}, step=0)
+    write_parquet(table, out)
     return table

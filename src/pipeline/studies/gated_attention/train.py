@@ -8,19 +8,20 @@ unique data, which an attention sink needs to form.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from pipeline import runtime
+from pipeline import job, runtime
+from pipeline.job import spec_from
 from pipeline.data.synthetic import BigramBackcopy
 from pipeline.data.text import TokenShards
 from pipeline.models.transformer import Transformer, TransformerConfig
 from pipeline.studies.gated_attention import STUDY
-from pipeline.tracking import Tracker, config_hash
+from pipeline.studies.gated_attention.specs import TrainSpec
+from pipeline.tracking import config_hash
 from pipeline.train.distributed import setup_env
 from pipeline.train.engine import EngineConfig, StepContext, train_loop
 
@@ -64,14 +65,20 @@ def engine_config(train: dict[str, Any], seed: int, key: str, device: str) -> En
     )
 
 
-def main(spec: dict[str, Any]) -> None:
-    """spec: data, out_dir, model, train, gate, ffn, seed, threads, device, tracking, wildcards, config_key."""
-    runtime.setup(spec["threads"], spec["device"], seed=spec["seed"])
+def main(raw: dict[str, Any]) -> None:
+    """Entry point of rule ga_train (through pipeline.launch): `raw` is a TrainSpec as JSON."""
+    spec = spec_from(TrainSpec, raw)
     setup_env()  # rank known before anything logs
-    shards = data_source(spec["data"], "train", verify_checksums=spec.get("verify_checksums", False))
-    model = build_model(spec["model"], spec["gate"], spec["ffn"], shards.vocab_size)
+    params = {k: getattr(spec, k) for k in ("data", "model", "train", "gate", "ffn", "seed")}
+    with job.start(STUDY, device=spec.device, seed=spec.seed, params=params) as j:
+        train(spec, j, fingerprint=config_hash(params))
+
+
+def train(spec: TrainSpec, j: job.Job, fingerprint: str) -> None:
+    shards = data_source(spec.data, "train", verify_checksums=spec.verify_checksums)
+    model = build_model(spec.model, spec.gate, spec.ffn, shards.vocab_size)
     copies = getattr(shards, "copy_targets", None)  # the task's own positions, where it defines them
-    seq_len, aux_coef = spec["model"]["seq_len"], spec["model"]["aux_loss_coef"]
+    seq_len, aux_coef = spec.model["seq_len"], spec.model["aux_loss_coef"]
     vocab = shards.vocab_size
 
     def loss_fn(module: torch.nn.Module, ctx: StepContext):
@@ -80,19 +87,14 @@ def main(spec: dict[str, Any]) -> None:
         logits = module(batch[:, :-1])
         ce = F.cross_entropy(logits.float().reshape(-1, vocab), batch[:, 1:].reshape(-1))
         aux = module.module.aux_loss if hasattr(module, "module") else module.aux_loss
-        loss = ce + aux_coef * aux if spec["ffn"] == "moe" else ce
+        loss = ce + aux_coef * aux if spec.ffn == "moe" else ce
         logs = {"ce": ce.item(), "aux_loss": float(aux)}
         if copies is not None:
             logs.update(class_losses(logits.detach(), batch, copies(rows)))  # the task's tables live on the CPU
         return loss, logs
 
-    cfg = engine_config(spec["train"], spec["seed"], spec["config_key"], spec["device"])
-    params = {k: spec[k] for k in ("data", "model", "train", "gate", "ffn", "seed")}
-    with Tracker(STUDY, "train", wildcards=spec["wildcards"], params=params,
-                 uri=spec["tracking"]["uri"], enabled=spec["tracking"]["enabled"],
-                 rank=int(os.environ.get("RANK", "0"))) as tracker:
-        result = train_loop(model, loss_fn, cfg, Path(spec["out_dir"]), tracker=tracker,
-                            desc=f"{spec['ffn']}/{spec['gate']}/s{spec['seed']}",
-                            fingerprint=config_hash(params))
-        if result.diverged:
-            tracker.log_metrics({"diverged": 1.0}, result.step)
+    cfg = engine_config(spec.train, spec.seed, spec.config_key, spec.device)
+    result = train_loop(model, loss_fn, cfg, Path(spec.out_dir), tracker=j.tracker,
+                        desc=f"{spec.ffn}/{spec.gate}/s{spec.seed}", fingerprint=fingerprint)
+    if result.diverged:
+        j.tracker.log_metrics({"diverged": 1.0}, result.step)

@@ -8,8 +8,8 @@ Kinds of entry:
   tokenizer that has none stops the DAG build); padding is on the left with EOS; sampling uses
   `top_k=0` so top-p and min-p act alone; generation stops on every end id the model names.
 - `spine`: a transformer trained by another study of the same run, saved as a model
-  directory (`model.json` with the TransformerConfig, `weights/final.pt` a plain
-  state_dict) with a character tokenizer file; sampled through `pipeline.sampling.generate`.
+  directory (`pipeline.models.directory`) with its character tokenizer file
+  (`pipeline.models.chars`); sampled through `pipeline.sampling.generate`.
 
 `population.check_paths` runs before anything is loaded (at DAG build and at the start of a
 job) so a missing model is reported by name before any generation; `load` wraps every load
@@ -17,13 +17,13 @@ error the same way.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
 
-from pipeline.io import DataError, read_json
 from pipeline.models import hf
+from pipeline.models.chars import CharTokenizer
+from pipeline.models.directory import load_spine
 from pipeline.runtime import place, resolve
 from pipeline.studies.hivemind.population import Completion, Decoding, LanguageModel, ModelLoadError, check_paths
 
@@ -83,49 +83,19 @@ class HFChatModel:
         return result
 
 
-class CharCodec:
-    """Text ↔ ids of a character tokenizer file {"kind": "char", "chars"}: pad 0, bos 1, eos 2."""
-
-    bos_id, eos_id, n_special = 1, 2, 3
-
-    def __init__(self, path: str | Path) -> None:
-        data = read_json(path)
-        if not isinstance(data, dict) or data.get("kind") != "char" or not isinstance(data.get("chars"), str):
-            raise DataError(f"{path}: not a character tokenizer file (want kind='char' and chars)")
-        self.chars = data["chars"]
-        self.ids = {c: i + self.n_special for i, c in enumerate(self.chars)}
-
-    def encode_prompt(self, text: str) -> list[int]:
-        unknown = sorted({c for c in text if c not in self.ids})
-        if unknown:
-            raise ValueError(f"characters {unknown} are not in the tokenizer's alphabet {self.chars!r}")
-        return [self.bos_id, *(self.ids[c] for c in text)]
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return "".join(self.chars[i - self.n_special] for i in ids if i >= self.n_special)
-
-
 class SpineModel:
     """A spine transformer from another study's model directory, sampled with pipeline.sampling."""
 
     def __init__(self, name: str, model_dir: str, tokenizer: str, device: str = "auto") -> None:
-        from pipeline.models.transformer import Transformer, TransformerConfig
-        from pipeline.train.checkpoint import load_file
-
         self.name = name
-        spec = read_json(Path(model_dir) / "model.json")
-        if not isinstance(spec, dict) or spec.get("kind") != "spine":
-            raise DataError(f"{model_dir}/model.json does not describe a spine transformer")
-        self.model = Transformer(TransformerConfig(**spec["config"]))
-        self.model.load_state_dict(load_file(Path(model_dir) / "weights" / "final.pt"))
-        place(self.model, device).eval()
-        self.codec = CharCodec(tokenizer)
+        self.model = place(load_spine(model_dir), device)
+        self.codec = CharTokenizer.load(tokenizer)
 
     def complete(self, prompts: Sequence[str], decoding: Decoding, *, max_new_tokens: int,
                  seed: int) -> list[Completion]:
         from pipeline.sampling import generate
 
-        ids = [self.codec.encode_prompt(p) for p in prompts]
+        ids = [self.codec.prompt_ids(p) for p in prompts]
         room = self.model.cfg.max_seq_len - max(len(i) for i in ids)
         outs = generate(self.model, ids, max_new_tokens=max(1, min(max_new_tokens, room)),
                         temperature=decoding.temperature, top_p=decoding.top_p,

@@ -1,7 +1,7 @@
 """Which network a run trains and how to rebuild it from disk.
 
-A model directory holds `model.json` (the architecture spec) and `weights/final.pt` (a plain
-state_dict exported by the engine), so evaluation rebuilds exactly what was trained. A spec
+Runs are saved as model directories (`pipeline.models.directory`: `model.json` + `weights/final.pt`),
+so evaluation rebuilds exactly what was trained. A spec
 is either the spine transformer (`kind: spine`, a TransformerConfig) or a local Hugging Face
 LM (`kind: hf`, see hf.py). The codec turns task text into token ids for that model.
 torch is imported where a model is built: the DAG build checks specs without it.
@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from pipeline.io import DataError, read_json, write_json
-from pipeline.studies.rlvr.tokenizer import CharTokenizer
+from pipeline.models.chars import CharTokenizer
+from pipeline.models.directory import load_spec, load_weights
 
 if TYPE_CHECKING:
     import torch.nn as nn
@@ -73,30 +73,7 @@ def check_teacher(base: Mapping[str, Any], teacher: Mapping[str, Any]) -> None:
                          "could be neither scored by the base nor distilled into it (make the base an hf model too)")
 
 
-def weights_path(model_dir: str | os.PathLike) -> Path:
-    return Path(model_dir) / "weights" / "final.pt"
-
-
-def save_spec(model_dir: str | os.PathLike, spec: Mapping[str, Any]) -> Path:
-    return write_json(dict(spec), Path(model_dir) / "model.json")
-
-
-def load_spec(model_dir: str | os.PathLike) -> dict[str, Any]:
-    spec = read_json(Path(model_dir) / "model.json")
-    if not isinstance(spec, dict) or spec.get("kind") not in ("spine", "hf"):
-        raise DataError(f"{model_dir}/model.json is not a model spec (want kind spine or hf)")
-    return spec
-
-
 def load_trained(model_dir: str | os.PathLike, dtype: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """The model saved in `model_dir`, weights loaded with weights_only=True, in eval mode (dtype: see build)."""
-    from pipeline.train.checkpoint import load_file
-
     spec = load_spec(model_dir)
-    model = build(spec, dtype)
-    state = load_file(weights_path(model_dir))
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise DataError(f"{weights_path(model_dir)} does not match {model_dir}/model.json: {exc}") from None
-    return model.eval(), spec
+    return load_weights(build(spec, dtype), model_dir).eval(), spec

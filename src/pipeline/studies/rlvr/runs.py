@@ -16,8 +16,9 @@ import torch.nn as nn
 
 from pipeline import runtime
 from pipeline.io import atomic_path
+from pipeline.models import directory
 from pipeline.studies.rlvr import models
-from pipeline.studies.rlvr.tokenizer import CharTokenizer
+from pipeline.models.chars import CharTokenizer
 from pipeline.tracking import Tracker, config_hash
 from pipeline.train.distributed import setup_env
 from pipeline.train.engine import EngineConfig, TrainResult, train_loop
@@ -58,15 +59,17 @@ def fingerprint(spec: Mapping[str, Any]) -> str:
 
 def train(spec: Mapping[str, Any], rule: str, make_loss: Callable[[nn.Module, dict], Callable]) -> TrainResult:
     """Run one training job: `make_loss(model, model_spec)` returns the engine's loss_fn."""
+    from pipeline.job import settings  # TRANSITION until this study is on pipeline.job
+    spec = {**spec, **settings()}
     runtime.setup(int(spec.get("threads", 1)), spec.get("device", "auto"), seed=int(spec["seed"]))
     setup_env()
     out_dir = Path(spec["out_dir"])
     model, mspec = initial_model(spec)
     if int(os.environ.get("RANK", "0")) == 0:
-        models.save_spec(out_dir, mspec)
+        directory.save_spec(out_dir, mspec)
     if int(spec["train"]["steps"]) == 0:  # use the starting model as it is (a pretrained HF base)
         if int(os.environ.get("RANK", "0")) == 0:
-            export_weights(model, models.weights_path(out_dir))
+            export_weights(model, directory.weights_path(out_dir))
         return TrainResult(step=0, diverged=False, metrics_path=out_dir / "metrics.parquet", resumed_from=0)
     loss_fn = make_loss(model, mspec)
     track = spec.get("tracking", {})

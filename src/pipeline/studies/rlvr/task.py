@@ -351,7 +351,7 @@ def read_split(path: str | os.PathLike) -> list[dict[str, str]]:
 
 def write_task(cfg: Mapping[str, Any], train_path, heldout_path, tokenizer_path) -> tuple[int, int]:
     """Write both splits and the character table covering every prompt and target."""
-    from pipeline.studies.rlvr.tokenizer import CharTokenizer
+    from pipeline.models.chars import CharTokenizer
 
     train, held = build_splits(cfg)
     tok = CharTokenizer.from_texts(r[k] for r in (*train, *held) for k in ("prompt", "target", "answer"))

@@ -1,8 +1,9 @@
-"""Character-level tokenizer for the RLVR task (the spine transformer's vocabulary).
+"""The one character-level tokenizer (the spine transformer's vocabulary for character tasks).
 
-Arithmetic prompts use a dozen symbols, so characters are the natural unit: every answer
-digit is one token, which keeps the checker's view and the model's view aligned. The
-tokenizer is saved beside the data so that every job decodes with the same table.
+The RLVR task's arithmetic uses a dozen symbols, so characters are the natural unit: every answer
+digit is one token, which keeps the checker's view and the model's view aligned. The file is saved
+beside the data so that every job decodes with the same table; the hivemind study samples a spine
+model of another run through the same file and class.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class CharTokenizer:
         try:
             return [self._id[c] for c in text]
         except KeyError as exc:
-            raise ValueError(f"character {exc.args[0]!r} is not in the task vocabulary {''.join(self.chars)!r}") from None
+            raise ValueError(f"character {exc.args[0]!r} is not in the character vocabulary {''.join(self.chars)!r}") from None
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of the ids up to the first EOS; pad/bos are dropped."""
