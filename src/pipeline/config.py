@@ -14,7 +14,8 @@ from typing import Any
 
 import jsonschema
 import yaml
-from referencing import Registry, Resource
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = REPO / "workflow" / "schemas"
@@ -28,7 +29,11 @@ class ConfigError(ValueError):
 def _registry(schema_dir: Path) -> Registry:
     resources = []
     for f in sorted(schema_dir.glob("*.schema.json")):
-        resources.append((f.name, Resource.from_contents(json.loads(f.read_text()))))
+        contents = json.loads(f.read_text())
+        # Every file is draft 2020-12; without its `$schema` a `$ref` keeps the validator class that fills defaults
+        # (with it, jsonschema would switch to the plain class for that file).
+        contents.pop("$schema", None)
+        resources.append((f.name, DRAFT202012.create_resource(contents)))
     return Registry().with_resources(resources)
 
 
@@ -43,11 +48,27 @@ def _path(err: jsonschema.ValidationError) -> str:
     return ".".join(parts) or "<top level>"
 
 
+def _filling_defaults(cls):
+    """`cls` that also sets each absent property with a schema `default` (optional keys of list entries, e.g.
+    a hivemind model's `chat_template`): the schema is where such a default lives, never a `.get(key, x)`."""
+    check_properties = cls.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in props.items():
+                if isinstance(sub, dict) and "default" in sub:
+                    instance.setdefault(key, copy.deepcopy(sub["default"]))
+        yield from check_properties(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(cls, {"properties": properties})
+
+
 def validate_config(config: dict[str, Any], schema_dir: Path | str = SCHEMA_DIR) -> dict[str, Any]:
-    """Validate `config` in place against the project schema; raise ConfigError naming keys."""
+    """Validate `config` in place against the project schema, filling the defaults it declares; raise
+    ConfigError naming keys."""
     schema_dir = Path(schema_dir)
     root = json.loads((schema_dir / "config.schema.json").read_text())
-    validator = jsonschema.Draft202012Validator(root, registry=_registry(schema_dir))
+    validator = _filling_defaults(jsonschema.Draft202012Validator)(root, registry=_registry(schema_dir))
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = []

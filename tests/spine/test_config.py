@@ -86,3 +86,20 @@ def test_dry_run_every_preset(tmp_path, path):
     proc = snakemake(tmp_path, "-n", "--configfile", str(config))
     assert "ga_train" in proc.stdout
     assert not (tmp_path / "results").exists()
+
+
+def test_schema_defaults_fill_optional_keys_through_refs(tmp_path):
+    """A `default` declared in a study's schema file reaches a list entry that omits the key (and only then)."""
+    import json
+
+    dialect = "https://json-schema.org/draft/2020-12/schema"
+    (tmp_path / "config.schema.json").write_text(json.dumps(
+        {"$schema": dialect, "type": "object", "properties": {"models": {"type": "array", "items": {"$ref": "m.schema.json"}}}}))
+    (tmp_path / "m.schema.json").write_text(json.dumps(
+        {"$schema": dialect, "type": "object", "required": ["name"],
+         "properties": {"name": {"type": "string"}, "chat_template": {"type": "boolean", "default": True}}}))
+    cfg = {"models": [{"name": "a"}, {"name": "b", "chat_template": False}]}
+    validate_config(cfg, tmp_path)
+    assert cfg["models"] == [{"name": "a", "chat_template": True}, {"name": "b", "chat_template": False}]
+    with pytest.raises(ConfigError, match=r"models\.0\.chat_template"):
+        validate_config({"models": [{"name": "a", "chat_template": "yes"}]}, tmp_path)
