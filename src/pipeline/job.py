@@ -25,10 +25,9 @@ import torch
 
 from pipeline import runtime
 from pipeline.joblog import to_log
-from pipeline.launch import IDENTITY_ENV
+from pipeline.launch import IDENTITY_ENV, RUNTIME_ENV
 from pipeline.tracking import Tracker
 
-RUNTIME_ENV = "PIPELINE_RUNTIME"
 EXAMPLE_RUNTIME = '{"threads": 1, "tracking": {"uri": null, "enabled": false, "system_metrics": false}}'
 
 

@@ -19,6 +19,16 @@ import shlex
 import sys
 
 IDENTITY_ENV = "PIPELINE_JOB"  # who the job is ({rule, wildcards}); read by pipeline.job, inherited by every rank
+RUNTIME_ENV = "PIPELINE_RUNTIME"  # how jobs run ({threads, tracking}); read by pipeline.job
+PYTHON_ENV = "PIPELINE_PYTHON"  # the interpreter launched jobs start with (rules' shell commands say "$PIPELINE_PYTHON")
+
+
+def export_runtime(config: dict) -> None:
+    """Called once at DAG build: what changes no number reaches every job through the environment (local
+    processes and SLURM jobs alike), never through a rule's params or shell command, so a changed tracking
+    server, thread count or venv location re-runs nothing."""
+    os.environ[PYTHON_ENV] = sys.executable
+    os.environ[RUNTIME_ENV] = json.dumps({"threads": config["train"]["threads"], "tracking": config["tracking"]})
 
 
 def call_entry(target: str, spec: dict) -> None:

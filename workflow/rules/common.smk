@@ -3,13 +3,12 @@
 import json
 import os
 import shlex
-import sys
-from pathlib import Path
 
 from pipeline.config import as_params, canonical, validate_config
+from pipeline.launch import export_runtime
 from pipeline.tracking import PARENTS_ENV, end_parents, start_parents
 
-validate_config(config)  # stops the DAG build with the offending key's path
+validate_config(config)  # stops the DAG build, naming the offending key
 _sorted = canonical(config)  # key order in the YAML files changes no number: keep it out of the params
 config.clear()
 config.update(_sorted)
@@ -21,10 +20,7 @@ TRACKING = config["tracking"]
 THREADS = config["train"]["threads"]
 DEVICE = config["train"]["device"]
 
-# What changes no number reaches the jobs through the environment, never through a rule's params
-# or shell command: a changed tracking server, thread count or venv location re-runs nothing.
-os.environ["PIPELINE_PYTHON"] = sys.executable
-os.environ["PIPELINE_RUNTIME"] = json.dumps({"threads": THREADS, "tracking": TRACKING})
+export_runtime(config)  # threads, tracking and the interpreter: by environment, so changing them re-runs nothing
 
 
 wildcard_constraints:
@@ -55,9 +51,9 @@ def launch(rule, wc, target, spec, nproc=1):
     the job. The interpreter and the runtime settings come from PIPELINE_PYTHON / PIPELINE_RUNTIME, set above.
     """
     job = {"rule": rule, "wildcards": dict(wc.items())}
-    return '"$PIPELINE_PYTHON" ' + shlex.join(["-m", "pipeline.launch", "--nproc", str(nproc), target,
-                                                "--spec", json.dumps(as_params(spec), sort_keys=True),
-                                                "--job", json.dumps(job, sort_keys=True)])
+    args = ["-m", "pipeline.launch", "--nproc", str(nproc), target, "--spec", json.dumps(as_params(spec), sort_keys=True),
+            "--job", json.dumps(job, sort_keys=True)]
+    return f'"$PIPELINE_PYTHON" {shlex.join(args)}'
 
 
 def train_resources(t, runtime=60, mem_mb=4000):
