@@ -37,6 +37,7 @@ def smoke_value(dotted):
 CASES = [
     ("tracking.uri", "http://127.0.0.1:9", {}),
     ("tracking.enabled", False, {}),
+    ("tracking.system_metrics", True, {}),
     ("train.threads", 2, {}),
     ("studies.gated_attention.train.lr", 0.002, {"ga_train": 8, **dict.fromkeys(GA_TAIL)}),
     ("studies.gated_attention.stress.lr", 0.06, {"ga_train": 4, **dict.fromkeys(GA_TAIL)}),
