@@ -32,9 +32,9 @@ rule ga_train:
         weights=f"{GA_DIR}/runs/{{ffn}}_{{gate}}_{{regime}}_s{{seed}}/weights/final.pt",
         metrics=f"{GA_DIR}/runs/{{ffn}}_{{gate}}_{{regime}}_s{{seed}}/metrics.parquet",
     params:
-        cmd=lambda wc, output: launch("ga_train", wc, "pipeline.studies.gated_attention.train:main",
-                                      ga_specs.train(config, wc, GA_DATA, os.path.dirname(output.metrics)),
-                                      ranks(ga_specs.train_config(GA, wc.regime))),
+        # a params function of wildcards only: Snakemake leaves one that takes `output` out of its re-run trigger
+        cmd=lambda wc: launch("ga_train", wc, "pipeline.studies.gated_attention.train:main",
+                              ga_specs.train(config, wc, GA_DATA, GA_DIR), ranks(ga_specs.train_config(GA, wc.regime))),
     threads: lambda wc: THREADS * ranks(GA["train"])
     resources:
         **train_resources(GA["train"]),

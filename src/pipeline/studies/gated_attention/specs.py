@@ -54,11 +54,17 @@ def train_config(ga: Mapping[str, Any], regime: str) -> dict[str, Any]:
     return t
 
 
-def train(config: Mapping[str, Any], wc: Mapping[str, str], data_path: str, out_dir: str) -> TrainSpec:
+def run_dir(study_dir: str, wc: Mapping[str, str]) -> str:
+    """Where a run's weights and metrics go (the rule's outputs live under it)."""
+    return f"{study_dir}/runs/{wc['ffn']}_{wc['gate']}_{wc['regime']}_s{wc['seed']}"
+
+
+def train(config: Mapping[str, Any], wc: Mapping[str, str], data_path: str, study_dir: str) -> TrainSpec:
     ga = config["studies"]["gated_attention"]
     return TrainSpec(
         data={**ga["data"], "path": data_path}, model=ga["model"], train=train_config(ga, wc["regime"]),
-        gate=wc["gate"], ffn=wc["ffn"], seed=int(wc["seed"]), device=config["train"]["device"], out_dir=out_dir,
+        gate=wc["gate"], ffn=wc["ffn"], seed=int(wc["seed"]), device=config["train"]["device"],
+        out_dir=run_dir(study_dir, wc),
         verify_checksums=config["data"]["text"]["verify_checksums"],
         config_key="studies.gated_attention." + ("stress" if wc["regime"] == "stress" else "train"),
     )
