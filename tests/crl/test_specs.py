@@ -6,7 +6,7 @@ import pytest
 from pipeline import job
 from pipeline.config import as_params, canonical, load_config, validate_config
 from pipeline.studies.crl import specs
-from pipeline.studies.crl.config import run_block, run_config, parse
+from pipeline.studies.crl.config import parse, run_block, run_config
 from pipeline.studies.crl.specs import AnalyseSpec, RunSpec, TrainSpec
 from pipeline.studies.crl.train import main, run
 from pipeline.train.checkpoint import load_file

@@ -28,8 +28,9 @@ rule crl_train:
         metrics=f"{CRL_DIR}/runs/{{crl_net}}/seed{{seed}}/metrics.parquet",
         run=f"{CRL_DIR}/runs/{{crl_net}}/seed{{seed}}/run.json",
     params:
-        cmd=lambda wc, output: launch("crl_train", wc, "pipeline.studies.crl.train:main",
-                                      crl_specs.train(config, wc, os.path.dirname(output.metrics))),
+        # A function of the wildcards alone: Snakemake leaves params that take `output` out of its re-run trigger.
+        cmd=lambda wc: launch("crl_train", wc, "pipeline.studies.crl.train:main",
+                              crl_specs.train(config, wc, f"{CRL_DIR}/runs/{wc.crl_net}/seed{wc.seed}")),
     threads: THREADS
     resources:
         **train_resources({"gpus_per_rank": CRL["train"]["gpus_per_rank"]}, runtime=240),

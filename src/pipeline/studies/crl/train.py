@@ -28,13 +28,12 @@ import torch
 
 from pipeline import job
 from pipeline.io import atomic_path, write_json, write_parquet
-from pipeline.job import spec_from
 from pipeline.progress import progress
 from pipeline.runtime import place, resolve
 from pipeline.studies.crl import STUDY
 from pipeline.studies.crl.agent import AgentConfig, CRLAgent, CRLLearner
 from pipeline.studies.crl.buffer import TrajectoryBuffer
-from pipeline.studies.crl.config import RunConfig, env_dims, parse_run
+from pipeline.studies.crl.config import RunConfig, env_dims
 from pipeline.studies.crl.envs import make_env
 from pipeline.studies.crl.evaluate import agent_policy, evaluate
 from pipeline.studies.crl.sizing import agent_params
@@ -245,7 +244,7 @@ def run(cfg: RunConfig, *, depth: int, width: int, seed: int, out_dir: str | Pat
 
 def main(raw: dict) -> None:
     """Entry point of rule crl_train (through pipeline.launch): `raw` is a TrainSpec as JSON."""
-    spec = spec_from(TrainSpec, raw)
+    spec = job.spec_from(TrainSpec, raw)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     with job.start(STUDY, device=spec.device, seed=spec.seed, params=spec) as j:
         run(spec.run_config(), depth=spec.depth, width=spec.width, seed=spec.seed, out_dir=spec.out_dir,
