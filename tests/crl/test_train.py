@@ -11,7 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from pipeline.config import as_params
 from pipeline.studies.crl.config import parse, run_block, run_config
+from pipeline.studies.crl.specs import TrainSpec
 from pipeline.studies.crl.train import plan, run
 from pipeline.train.checkpoint import load_file, newest
 
@@ -83,8 +85,8 @@ def test_checkpoint_of_another_config_is_discarded(tmp_path, tiny):
 def test_sigterm_saves_a_checkpoint_and_the_rerun_resumes(tmp_path, tiny):
     tiny["algo"]["total_env_steps"] = 400_000  # long enough to be interrupted
     tiny["train"]["ckpt_every"] = 1000
-    spec = {"run_cfg": run_block(tiny), "depth": 4, "width": 16, "seed": 0, "out_dir": str(tmp_path / "r"),
-            "threads": 1, "device": "cpu", "tracking": {"uri": None, "enabled": False}}
+    spec = as_params(TrainSpec(run_cfg=run_block(tiny), depth=4, width=16, seed=0, device="cpu",
+                               out_dir=str(tmp_path / "r")))
     code = "import json,sys; from pipeline.studies.crl.train import main; main(json.loads(sys.argv[1]))"
     proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(spec)], cwd=ROOT, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -1,27 +1,18 @@
 # Paper 3 — 1000 Layer Networks for Self-Supervised RL: contrastive RL (CRL) with residual
 # networks of growing depth. One training job per network × seed (the depth sweep plus shallow
 # networks widened to the parameter count of deep ones), a final evaluation per run, then the
-# summary table, the claims rows and three figures.
-from pipeline.studies.crl.config import networks as crl_networks, parse as crl_parse, run_block as crl_run_block
+# summary table, the claims rows and three figures. Specs: pipeline.studies.crl.specs.
+from pipeline.studies.crl import specs as crl_specs
 
 CRL = study_cfg("crl")
 CRL_DIR = "results/crl"
-CRL_NETS = {n["name"]: n for n in crl_networks(crl_parse(CRL))}
+CRL_NETS = crl_specs.networks(config)
 CRL_RUNS = [f"{CRL_DIR}/runs/{net}/seed{seed}" for net in CRL_NETS for seed in CRL["seeds"]]
 CRL_FIGURES = {k: f"{CRL_DIR}/figures/{k}.png" for k in ("time_at_goal_vs_depth", "learning_curves", "depth_vs_width")}
 
 
 wildcard_constraints:
     crl_net="|".join(CRL_NETS) or "none",
-
-
-def crl_train_spec(wc):
-    net = CRL_NETS[wc.crl_net]
-    return {
-        "run_cfg": crl_run_block(CRL), "depth": net["depth"], "width": net["width"], "seed": int(wc.seed),
-        "net": wc.crl_net, "out_dir": f"{CRL_DIR}/runs/{wc.crl_net}/seed{wc.seed}",
-        "device": DEVICE,
-    }
 
 
 rule crl:
@@ -37,7 +28,9 @@ rule crl_train:
         metrics=f"{CRL_DIR}/runs/{{crl_net}}/seed{{seed}}/metrics.parquet",
         run=f"{CRL_DIR}/runs/{{crl_net}}/seed{{seed}}/run.json",
     params:
-        cmd=lambda wc: launch("crl_train", wc, "pipeline.studies.crl.train:main", crl_train_spec(wc)),
+        # A function of the wildcards alone: Snakemake leaves params that take `output` out of its re-run trigger.
+        cmd=lambda wc: launch("crl_train", wc, "pipeline.studies.crl.train:main",
+                              crl_specs.train(config, wc, f"{CRL_DIR}/runs/{wc.crl_net}/seed{wc.seed}")),
     threads: THREADS
     resources:
         **train_resources({"gpus_per_rank": CRL["train"]["gpus_per_rank"]}, runtime=240),
@@ -54,9 +47,7 @@ rule crl_evaluate:
     output:
         f"{CRL_DIR}/runs/{{crl_net}}/seed{{seed}}/eval.parquet",
     params:
-        run_cfg=crl_run_block(CRL),
-        net=lambda wc: CRL_NETS[wc.crl_net],
-        device=DEVICE,
+        spec=lambda wc: as_params(crl_specs.evaluate(config, wc)),
     threads: THREADS
     log:
         "logs/crl/evaluate_{crl_net}_seed{seed}.log",
@@ -73,9 +64,7 @@ rule crl_analyse:
         summary=f"{CRL_DIR}/summary.parquet",
         claims=f"{CRL_DIR}/claims.parquet",
     params:
-        cfg=CRL,
-        run_dirs=CRL_RUNS,
-        scale=SCALE,
+        spec=as_params(crl_specs.analyse(config)),
     log:
         "logs/crl/analyse.log",
     script:
@@ -93,8 +82,6 @@ rule crl_figures:
                                caption="../report/crl_learning_curves.rst"),
         depth_vs_width=report(CRL_FIGURES["depth_vs_width"], category="CRL depth",
                               caption="../report/crl_depth_vs_width.rst"),
-    params:
-        run_dirs=CRL_RUNS,
     log:
         "logs/crl/figures.log",
     script:

@@ -18,9 +18,8 @@ import numpy as np
 from pipeline.claims import Claim, claim_row, judge, write_claims
 from pipeline.io import read_json, read_parquet, write_parquet
 from pipeline.stats import t_interval
+from pipeline.studies.crl import STUDY
 from pipeline.studies.crl.config import CRLConfig, networks, parse
-
-STUDY = "crl"
 
 
 def summarize(cfg: CRLConfig, run_dirs: Sequence[str | Path], out: str | Path | None = None) -> list[dict]:

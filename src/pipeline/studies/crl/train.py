@@ -13,9 +13,8 @@ and gives the same numbers as an uninterrupted run (CPU, maze backend). A checkp
 under another config is dropped (`checkpoint.claim`). CRL has its own actor/critic/α optimisers, so it does not
 go through the DeepSpeed engine. A non-finite loss ends the run and is recorded, not raised.
 
-Entry point: `python -m pipeline.launch -- pipeline.studies.crl.train:main --spec '<json>'`
-with spec = {"run_cfg": `config.run_block(<studies.crl block>)`, "depth", "width", "seed", "out_dir",
-"threads", "device" (cpu | cuda | auto: the top-level train.device), "tracking": {"uri", "enabled"}, "net"}.
+Entry point: `python -m pipeline.launch -- pipeline.studies.crl.train:main --spec '<json>' --job '<json>'`
+with spec = a `specs.TrainSpec` as JSON (built by `specs.train` from the validated config).
 """
 from __future__ import annotations
 
@@ -27,15 +26,18 @@ from pathlib import Path
 
 import torch
 
+from pipeline import job
 from pipeline.io import atomic_path, write_json, write_parquet
 from pipeline.progress import progress
-from pipeline.runtime import place, resolve, setup
+from pipeline.runtime import place, resolve
+from pipeline.studies.crl import STUDY
 from pipeline.studies.crl.agent import AgentConfig, CRLAgent, CRLLearner
 from pipeline.studies.crl.buffer import TrajectoryBuffer
-from pipeline.studies.crl.config import RunConfig, env_dims, parse_run
+from pipeline.studies.crl.config import RunConfig, env_dims
 from pipeline.studies.crl.envs import make_env
 from pipeline.studies.crl.evaluate import agent_policy, evaluate
 from pipeline.studies.crl.sizing import agent_params
+from pipeline.studies.crl.specs import TrainSpec
 from pipeline.tracking import Tracker, config_hash
 from pipeline.train import checkpoint as ckpt
 
@@ -240,19 +242,10 @@ def run(cfg: RunConfig, *, depth: int, width: int, seed: int, out_dir: str | Pat
     return result
 
 
-def main(spec: dict) -> None:
-    """Launch entry: train one run described by a spec (see the module docstring)."""
-    from pipeline.job import settings  # TRANSITION until this study is on pipeline.job
-    spec = {**spec, **settings()}
+def main(raw: dict) -> None:
+    """Entry point of rule crl_train (through pipeline.launch): `raw` is a TrainSpec as JSON."""
+    spec = job.spec_from(TrainSpec, raw)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    for key in ("run_cfg", "depth", "width", "seed", "out_dir"):
-        if key not in spec:
-            raise KeyError(f"crl train spec is missing {key!r}")
-    device = setup(int(spec.get("threads", 1)), spec.get("device", "cpu"))
-    cfg = parse_run(spec["run_cfg"])
-    tr = spec.get("tracking", {}) or {}
-    wildcards = {"net": spec.get("net", f"d{spec['depth']}_w{spec['width']}"), "seed": spec["seed"]}
-    with Tracker("crl", "crl_train", wildcards=wildcards, params={"run_cfg": spec["run_cfg"], **wildcards},
-                 uri=tr.get("uri"), enabled=bool(tr.get("enabled", False))) as tracker:
-        run(cfg, depth=int(spec["depth"]), width=int(spec["width"]), seed=int(spec["seed"]),
-            out_dir=spec["out_dir"], device=device, tracker=tracker)
+    with job.start(STUDY, device=spec.device, seed=spec.seed, params=spec) as j:
+        run(spec.run_config(), depth=spec.depth, width=spec.width, seed=spec.seed, out_dir=spec.out_dir,
+            device=j.device, tracker=j.tracker)
