@@ -9,7 +9,7 @@ then the base fine-tuned on these rows with `base.run_sft` (which trains on the 
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
