@@ -122,7 +122,8 @@ def test_user_task_jsonl_and_errors(tmp_path):
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     loaded = load_user_task(path)
     assert loaded[3]["prompt"] == "What is 3+1?" and loaded[3]["target"] == "4"
-    cfg = {"source": "file", "path": str(path), "heldout_path": None, "n_heldout": 5, "seed": 0}
+    cfg = {"source": "file", "path": str(path), "heldout_path": None, "n_heldout": 5, "seed": 0,
+           "columns": {"prompt": None, "answer": None, "solution": None}}
     train, held = build_splits(cfg)
     assert len(train) == 15 and len(held) == 5
     assert build_splits(cfg) == (train, held)

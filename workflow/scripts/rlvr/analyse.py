@@ -1,15 +1,20 @@
-"""pass@k curves, coverage, base perplexity of responses, and the RLVR claims rows."""
+"""Rule rlvr_analyse: pass@k curves, coverage, base perplexity of responses, and the RLVR claims rows."""
 import sys
 
-from pipeline.joblog import to_log
+from pipeline import job
+from pipeline.studies.rlvr import STUDY
+from pipeline.studies.rlvr.specs import AnalyseSpec
 
-to_log(snakemake.log[0])
+spec = job.spec_from(AnalyseSpec, snakemake.params.spec)
+with job.start(STUDY, snakemake=snakemake, params=spec) as j:
+    from pipeline.studies.rlvr.analysis import run_analysis
 
-from pipeline.studies.rlvr.analysis import run_analysis  # noqa: E402
-
-p, inp, out = snakemake.params, snakemake.input, snakemake.output
-claims = run_analysis(dict(zip(p.models, inp.counts)), dict(zip(p.models, inp.samples)), k_max=p.k_max,
-                      algorithms=p.algorithms, subset_threshold=p.subset_threshold, scale=p.scale,
-                      out={k: out[k] for k in ("claims", "passk", "coverage", "perplexity")})
-for c in claims:
-    print(f"{c.claim}: {c.verdict} (effect {c.effect:.4g}) {c.note}", file=sys.stderr)
+    inp, out = snakemake.input, snakemake.output
+    tables = {k: out[k] for k in ("claims", "passk", "coverage", "perplexity")}
+    claims = run_analysis(dict(zip(spec.models, inp.counts)), dict(zip(spec.models, inp.samples)), k_max=spec.k_max,
+                          algorithms=spec.algorithms, subset_threshold=spec.subset_threshold, scale=spec.scale,
+                          out=tables)
+    for c in claims:
+        print(f"{c.claim}: {c.verdict} (effect {c.effect:.4g}) {c.note}", file=sys.stderr)
+    for path in tables.values():
+        j.tracker.log_artifact(path)

@@ -1,12 +1,14 @@
-"""Write the RLVR task's training and held-out problems and its character table."""
+"""Rule rlvr_data: the RLVR task's training and held-out problems and its character table."""
 import sys
 
-from pipeline.joblog import to_log
+from pipeline import job
+from pipeline.studies.rlvr import STUDY
+from pipeline.studies.rlvr.specs import DataSpec
 
-to_log(snakemake.log[0])
+spec = job.spec_from(DataSpec, snakemake.params.spec)
+with job.start(STUDY, snakemake=snakemake, params=spec) as j:
+    from pipeline.studies.rlvr.task import write_task
 
-from pipeline.studies.rlvr.task import write_task  # noqa: E402
-
-out = snakemake.output
-n_train, n_held = write_task(snakemake.params.task, out.train, out.heldout, out.tokenizer)
-print(f"rlvr task: {n_train} training and {n_held} held-out problems", file=sys.stderr)
+    out = snakemake.output
+    n_train, n_held = write_task(spec.task, out.train, out.heldout, out.tokenizer)
+    print(f"rlvr task: {n_train} training and {n_held} held-out problems", file=sys.stderr)

@@ -1,18 +1,15 @@
-"""Sample one model n times per held-out problem; counts, samples and base likelihoods."""
+"""Rule rlvr_evaluate: sample one model n times per held-out problem; counts, samples and base likelihoods."""
 import sys
 
-from pipeline.joblog import to_log
+from pipeline import job
+from pipeline.studies.rlvr import STUDY
+from pipeline.studies.rlvr.specs import EvalSpec
 
-to_log(snakemake.log[0])
+spec = job.spec_from(EvalSpec, snakemake.params.spec)
+with job.start(STUDY, snakemake=snakemake, device=spec.device, params=spec) as j:
+    from pipeline.studies.rlvr.evaluate import run_eval  # torch (and transformers) output goes to the log
 
-from pipeline.studies.rlvr.evaluate import run_eval  # noqa: E402
-
-cfg, p = snakemake.config, snakemake.params
-summary = run_eval({
-    "name": snakemake.wildcards.rlvr_model, "model_dir": p.model_dir, "base_dir": p.base_dir,
-    "heldout": snakemake.input.heldout, "tokenizer": snakemake.input.tokenizer, "eval": p.eval,
-    "checker": p.checker, "counts_out": snakemake.output.counts, "samples_out": snakemake.output.samples,
-    "threads": snakemake.threads, "device": p.device, "tracking": cfg["tracking"],
-    "wildcards": {"model": snakemake.wildcards.rlvr_model},
-})
-print(f"{snakemake.wildcards.rlvr_model}: {summary}", file=sys.stderr)
+    name, i, out = snakemake.wildcards.rlvr_model, snakemake.input, snakemake.output
+    summary = run_eval(spec, i.heldout, i.tokenizer, out.counts, out.samples, j.device, name=name)
+    j.tracker.log_metrics(summary, step=0)
+    print(f"{name}: {summary}", file=sys.stderr)

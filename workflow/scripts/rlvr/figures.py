@@ -1,10 +1,14 @@
-"""The RLVR figures: pass@k curves, coverage map, base perplexity of responses."""
-from pipeline.joblog import to_log
+"""Rule rlvr_figures: pass@k curves, coverage map, base perplexity of responses."""
+from pipeline import job
+from pipeline.studies.rlvr import STUDY
+from pipeline.studies.rlvr.specs import FiguresSpec
 
-to_log(snakemake.log[0])
+spec = job.spec_from(FiguresSpec, snakemake.params.spec)
+with job.start(STUDY, snakemake=snakemake, params=spec) as j:
+    from pipeline.studies.rlvr.figures import draw_all
 
-from pipeline.studies.rlvr.figures import draw_all  # noqa: E402
-
-inp, out = snakemake.input, snakemake.output
-draw_all({k: inp[k] for k in ("passk", "coverage", "perplexity")},
-         {k: out[k] for k in ("passk", "coverage", "perplexity")}, snakemake.params.k_max)
+    inp, out = snakemake.input, snakemake.output
+    figures = {k: out[k] for k in ("passk", "coverage", "perplexity")}
+    draw_all({k: inp[k] for k in ("passk", "coverage", "perplexity")}, figures, spec.k_max)
+    for path in figures.values():
+        j.tracker.log_artifact(path)

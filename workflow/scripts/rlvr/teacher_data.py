@@ -1,16 +1,15 @@
-"""The teacher's sampled solutions to training problems: the distillation data."""
+"""Rule rlvr_teacher_data: the teacher's sampled solutions to training problems, the distillation data."""
 import sys
 
-from pipeline.joblog import to_log
+from pipeline import job
+from pipeline.studies.rlvr import STUDY
+from pipeline.studies.rlvr.specs import TeacherDataSpec
 
-to_log(snakemake.log[0])
+spec = job.spec_from(TeacherDataSpec, snakemake.params.spec)
+with job.start(STUDY, snakemake=snakemake, device=spec.device, params=spec) as j:
+    from pipeline.studies.rlvr.distill import run_teacher_data  # torch (and transformers) output goes to the log
 
-from pipeline.studies.rlvr.distill import run_teacher_data  # noqa: E402
-
-cfg, p = snakemake.config, snakemake.params
-summary = run_teacher_data({
-    "teacher_dir": p.teacher_dir, "train": snakemake.input.train, "tokenizer": snakemake.input.tokenizer,
-    "checker": p.checker, "distill": p.distill, "batch_size": p.batch_size, "out": snakemake.output[0],
-    "threads": snakemake.threads, "device": p.device, "tracking": cfg["tracking"],
-})
-print(f"teacher data: {summary}", file=sys.stderr)
+    i = snakemake.input
+    summary = run_teacher_data(spec, i.train, i.tokenizer, snakemake.output[0], j.device)
+    j.tracker.log_metrics(summary, step=0)
+    print(f"teacher data: {summary}", file=sys.stderr)

@@ -4,3 +4,4 @@ Reproduces Yue et al. (NeurIPS 2025) at small scale: a seeded arithmetic task wi
 checker, an SFT base, GRPO/RLOO on the shared engine, distillation from a larger teacher,
 and pass@k / coverage / perplexity analysis over held-out problems.
 """
+STUDY = "rlvr"

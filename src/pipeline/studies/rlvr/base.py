@@ -8,17 +8,19 @@ base and trains on the teacher's sampled solutions (distill.py writes those).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
 from pipeline.io import read_parquet
+from pipeline.job import spec_from
 from pipeline.sampling import completion_token_logprobs
 from pipeline.studies.rlvr import models, runs
+from pipeline.studies.rlvr.specs import SFTSpec
 
 
-def encode_rows(codec, rows, target_key: str = "target") -> tuple[list[list[int]], list[list[int]]]:
-    return ([codec.prompt_ids(r["prompt"]) for r in rows], [codec.target_ids(r[target_key]) for r in rows])
+def encode_rows(codec, rows) -> tuple[list[list[int]], list[list[int]]]:
+    return ([codec.prompt_ids(r["prompt"]) for r in rows], [codec.target_ids(r["target"]) for r in rows])
 
 
 def sft_loss(prompts: list[list[int]], targets: list[list[int]], pad_id: int):
@@ -35,18 +37,17 @@ def sft_loss(prompts: list[list[int]], targets: list[list[int]], pad_id: int):
     return loss_fn
 
 
-def run_sft(spec: Mapping[str, Any]) -> None:
-    """Entry point. spec: out_dir, model|init, data (Parquet with prompt and `target_key`),
-    target_key, tokenizer, train (engine keys), seed, rule, config_key, threads, device,
-    tracking, wildcards."""
-    rows = read_parquet(spec["data"]).to_pylist()
-    key = spec.get("target_key", "target")
-    if rows and key not in rows[0]:
-        raise KeyError(f"{spec['data']} has no column {key!r}")
+def run_sft(raw: dict[str, Any]) -> None:
+    """Entry point of rules rlvr_base, rlvr_teacher and rlvr_distill (through pipeline.launch): `raw` is an
+    SFTSpec as JSON; its data is a Parquet of rows with `prompt` and `target` (task splits, teacher solutions)."""
+    spec = spec_from(SFTSpec, raw)
+    rows = read_parquet(spec.data).to_pylist()
+    if rows and "target" not in rows[0]:
+        raise KeyError(f"{spec.data} has no column 'target'")
 
     def make_loss(model, mspec):
-        codec = models.codec(mspec, spec["tokenizer"])
-        prompts, targets = encode_rows(codec, rows, key)
+        codec = models.codec(mspec, spec.tokenizer)
+        prompts, targets = encode_rows(codec, rows)
         return sft_loss(prompts, targets, codec.pad_id)
 
-    runs.train(spec, spec.get("rule", "sft"), make_loss)
+    runs.train(spec, make_loss)

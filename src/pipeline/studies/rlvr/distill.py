@@ -5,25 +5,26 @@ distillation brings in knowledge the base lacks. Here the teacher is a larger sp
 trained longer on the same task; it samples `samples_per_prompt` solutions for
 `n_prompts` training problems (drawn with `seed`), optionally keeping only the ones the
 checker accepts (rejection sampling, as R1's distillation data was filtered). The student is
-then the base fine-tuned on these rows with `base.run_sft` (target column `target`).
+then the base fine-tuned on these rows with `base.run_sft` (which trains on the column `target`).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
+import torch
 
 from pipeline import runtime
 from pipeline.io import write_parquet
 from pipeline.studies.rlvr import models
 from pipeline.studies.rlvr.evaluate import sample_problems
+from pipeline.studies.rlvr.specs import TeacherDataSpec
 from pipeline.studies.rlvr.task import Checker, read_split
-from pipeline.tracking import Tracker
 
 
 def teacher_rows(teacher, codec, rows, *, n_prompts: int, samples_per_prompt: int, temperature: float,
                  top_p: float, max_new_tokens: int, seed: int, filter_correct: bool,
-                 checker: Checker, batch_size: int = 1024) -> tuple[list[dict[str, Any]], float]:
+                 checker: Checker, batch_size: int) -> tuple[list[dict[str, Any]], float]:
     """(distillation rows with prompt/answer/target/correct, teacher accuracy on them)."""
     if n_prompts > len(rows):
         raise ValueError(f"distill.n_prompts={n_prompts} exceeds the {len(rows)} training problems")
@@ -43,24 +44,17 @@ def teacher_rows(teacher, codec, rows, *, n_prompts: int, samples_per_prompt: in
     return out, accuracy
 
 
-def run_teacher_data(spec: Mapping[str, Any]) -> dict[str, float]:
-    """Entry point. spec: teacher_dir, train, tokenizer, checker, distill (n_prompts,
-    samples_per_prompt, temperature, top_p, max_new_tokens, seed, filter_correct), batch_size,
-    out, threads, device, tracking."""
-    device = runtime.setup(int(spec.get("threads", 1)), spec.get("device", "auto"))
-    d = spec["distill"]
-    teacher, mspec = models.load_trained(spec["teacher_dir"])
+def run_teacher_data(spec: TeacherDataSpec, train: str, tokenizer: str, out: str,
+                     device: torch.device) -> dict[str, float]:
+    """Rule rlvr_teacher_data's work: the teacher's solutions to training problems, written to `out`; the summary."""
+    d = spec.distill
+    teacher, mspec = models.load_trained(spec.teacher_dir)
     runtime.place(teacher, device)
-    codec = models.codec(mspec, spec["tokenizer"])
-    track = spec.get("tracking", {})
-    with Tracker("rlvr", "teacher_data", params=spec, uri=track.get("uri"),
-                 enabled=bool(track.get("enabled", False))) as tracker:
-        rows, acc = teacher_rows(teacher, codec, read_split(spec["train"]), n_prompts=d["n_prompts"],
-                                 samples_per_prompt=d["samples_per_prompt"], temperature=d["temperature"],
-                                 top_p=d["top_p"], max_new_tokens=d["max_new_tokens"], seed=d["seed"],
-                                 filter_correct=d["filter_correct"], checker=Checker(spec["checker"]),
-                                 batch_size=spec.get("batch_size", 1024))
-        summary = {"teacher_accuracy": acc, "rows": float(len(rows))}
-        tracker.log_metrics(summary, step=0)
-        write_parquet(rows, spec["out"])
-    return summary
+    codec = models.codec(mspec, tokenizer)
+    rows, acc = teacher_rows(teacher, codec, read_split(train), n_prompts=d["n_prompts"],
+                             samples_per_prompt=d["samples_per_prompt"], temperature=d["temperature"],
+                             top_p=d["top_p"], max_new_tokens=d["max_new_tokens"], seed=d["seed"],
+                             filter_correct=d["filter_correct"], checker=Checker(spec.checker),
+                             batch_size=spec.batch_size)
+    write_parquet(rows, out)
+    return {"teacher_accuracy": acc, "rows": float(len(rows))}

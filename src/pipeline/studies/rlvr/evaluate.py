@@ -11,18 +11,19 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import torch
 
 from pipeline import runtime
 from pipeline.io import write_parquet
 from pipeline.sampling import completion_loglik, generate
 from pipeline.studies.rlvr import models
+from pipeline.studies.rlvr.specs import EvalSpec
 from pipeline.studies.rlvr.task import Checker, read_split
-from pipeline.tracking import Tracker
 
 
 def sample_problems(model, codec, rows: Sequence[Mapping[str, str]], *, n_samples: int,
                     temperature: float, top_p: float, max_new_tokens: int, seed: int,
-                    checker: Checker, batch_size: int = 1024, desc: str = "") -> list[dict[str, Any]]:
+                    checker: Checker, batch_size: int, desc: str = "") -> list[dict[str, Any]]:
     """`n_samples` completions for every row, checked: one dict per completion."""
     prompt_ids = [codec.prompt_ids(r["prompt"]) for r in rows]
     flat = [p for p in prompt_ids for _ in range(n_samples)]
@@ -67,35 +68,28 @@ def score_with_base(base, base_codec, rows, samples, batch_size: int = 1024, cod
         s["base_logp"], s["n_tokens"] = float(lp), int(n)
 
 
-def run_eval(spec: Mapping[str, Any]) -> dict[str, float]:
-    """Entry point. spec: model_dir, base_dir, heldout, tokenizer, eval (n_samples, temperature,
-    top_p, max_new_tokens, seed, batch_size), checker, counts_out, samples_out, threads, device,
-    tracking, wildcards."""
-    device = runtime.setup(int(spec.get("threads", 1)), spec.get("device", "auto"))
-    ev = spec["eval"]
-    rows = read_split(spec["heldout"])
-    model, mspec = models.load_trained(spec["model_dir"])
+def run_eval(spec: EvalSpec, heldout: str, tokenizer: str, counts_out: str, samples_out: str,
+             device: torch.device, name: str = "") -> dict[str, float]:
+    """Rule rlvr_evaluate's work: sample, check and score the model of `spec`; write both tables; the summary."""
+    ev = spec.eval
+    rows = read_split(heldout)
+    model, mspec = models.load_trained(spec.model_dir)
     runtime.place(model, device)
-    codec = models.codec(mspec, spec["tokenizer"])
-    track = spec.get("tracking", {})
-    with Tracker("rlvr", "evaluate", wildcards=spec.get("wildcards", {}), params=spec,
-                 uri=track.get("uri"), enabled=bool(track.get("enabled", False))) as tracker:
-        samples = sample_problems(model, codec, rows, n_samples=ev["n_samples"], temperature=ev["temperature"],
-                                  top_p=ev["top_p"], max_new_tokens=ev["max_new_tokens"], seed=ev["seed"],
-                                  checker=Checker(spec["checker"]), batch_size=ev["batch_size"],
-                                  desc=f"sampling {spec.get('name', '')}")
-        base, bspec = (model, mspec) if spec["base_dir"] == spec["model_dir"] else models.load_trained(spec["base_dir"])
-        same = models.same_tokenizer(mspec, bspec)
-        score_with_base(runtime.place(base, device), codec if same else models.codec(bspec, spec["tokenizer"]), rows, samples,
-                        batch_size=ev["batch_size"], codec=None if same else codec)
-        counts = count_correct(samples)
-        c = np.array([r["c"] for r in counts])
-        logp = np.array([s["base_logp"] for s in samples])
-        ntok = np.array([s["n_tokens"] for s in samples])
-        summary = {"pass1": float(c.sum() / (len(counts) * ev["n_samples"])),
-                   "coverage": float((c > 0).mean()),
-                   "base_nll_per_token": float(-logp.sum() / max(ntok.sum(), 1))}
-        tracker.log_metrics(summary, step=0)
-        write_parquet(samples, spec["samples_out"])
-        write_parquet(counts, spec["counts_out"])
+    codec = models.codec(mspec, tokenizer)
+    samples = sample_problems(model, codec, rows, n_samples=ev["n_samples"], temperature=ev["temperature"],
+                              top_p=ev["top_p"], max_new_tokens=ev["max_new_tokens"], seed=ev["seed"],
+                              checker=Checker(spec.checker), batch_size=ev["batch_size"], desc=f"sampling {name}")
+    base, bspec = (model, mspec) if spec.base_dir == spec.model_dir else models.load_trained(spec.base_dir)
+    same = models.same_tokenizer(mspec, bspec)
+    score_with_base(runtime.place(base, device), codec if same else models.codec(bspec, tokenizer), rows, samples,
+                    batch_size=ev["batch_size"], codec=None if same else codec)
+    counts = count_correct(samples)
+    c = np.array([r["c"] for r in counts])
+    logp = np.array([s["base_logp"] for s in samples])
+    ntok = np.array([s["n_tokens"] for s in samples])
+    summary = {"pass1": float(c.sum() / (len(counts) * ev["n_samples"])),
+               "coverage": float((c > 0).mean()),
+               "base_nll_per_token": float(-logp.sum() / max(ntok.sum(), 1))}
+    write_parquet(samples, samples_out)
+    write_parquet(counts, counts_out)
     return summary

@@ -18,7 +18,7 @@ from pipeline.models.directory import load_spec, load_weights
 if TYPE_CHECKING:
     import torch.nn as nn
 
-SPINE_KEYS = ("d_model", "n_layers", "n_heads", "d_ff", "max_seq_len")
+SPINE_KEYS = ("d_model", "n_layers", "n_heads", "max_seq_len")  # d_ff: the TransformerConfig default (SwiGLU ≈ 8/3·d_model)
 
 
 def model_spec(cfg: Mapping[str, Any], vocab_size: int) -> dict[str, Any]:
@@ -26,10 +26,10 @@ def model_spec(cfg: Mapping[str, Any], vocab_size: int) -> dict[str, Any]:
     if cfg["kind"] == "spine":
         from pipeline.models.transformer import TransformerConfig
 
-        tc = TransformerConfig(vocab_size=vocab_size, **{k: cfg[k] for k in SPINE_KEYS if k in cfg})
+        tc = TransformerConfig(vocab_size=vocab_size, **{k: cfg[k] for k in SPINE_KEYS})
         return {"kind": "spine", "config": tc.to_dict()}
     if cfg["kind"] == "hf":
-        if not cfg.get("path"):
+        if not cfg["path"]:
             raise ValueError("model.kind is 'hf' but model.path is empty")
         return {"kind": "hf", "path": cfg["path"], "chat_template": bool(cfg["chat_template"]), "dtype": cfg["dtype"]}
     raise ValueError(f"model.kind must be 'spine' or 'hf', got {cfg['kind']!r}")

@@ -23,9 +23,11 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from pipeline.io import read_parquet
+from pipeline.job import spec_from
 from pipeline.runtime import place
 from pipeline.sampling import completion_token_logprobs, generate
 from pipeline.studies.rlvr import models, runs
+from pipeline.studies.rlvr.specs import RLSpec
 from pipeline.studies.rlvr.task import Checker
 
 ALGORITHMS = ("grpo", "rloo")
@@ -103,19 +105,19 @@ def rl_loss(prompts: list[list[int]], answers: list[str], codec, checker: Checke
     return loss_fn
 
 
-def run_rl(spec: Mapping[str, Any]) -> None:
-    """Entry point. spec: out_dir, init (the base model dir), data, tokenizer, checker,
-    rl (algorithm, group_size, temperature, top_p, max_new_tokens, kl_coef), train (engine
-    keys; batch_size counts prompts), seed, rule, config_key, threads, device, tracking."""
-    rows = read_parquet(spec["data"]).to_pylist()
+def run_rl(raw: dict[str, Any]) -> None:
+    """Entry point of rule rlvr_rl (through pipeline.launch): `raw` is an RLSpec as JSON (`init` is the base's
+    model directory, `train.batch_size` counts prompts)."""
+    spec = spec_from(RLSpec, raw)
+    rows = read_parquet(spec.data).to_pylist()
 
     def make_loss(model, mspec):
-        codec = models.codec(mspec, spec["tokenizer"])
+        codec = models.codec(mspec, spec.tokenizer)
         ref = None
-        if float(spec["rl"]["kl_coef"]) > 0:
-            ref, _ = models.load_trained(spec["init"])
+        if float(spec.rl["kl_coef"]) > 0:
+            ref, _ = models.load_trained(spec.init)
             ref.requires_grad_(False)
         return rl_loss([codec.prompt_ids(r["prompt"]) for r in rows], [r["answer"] for r in rows],
-                       codec, Checker(spec["checker"]), spec["rl"], ref_model=ref)
+                       codec, Checker(spec.checker), spec.rl, ref_model=ref)
 
-    runs.train(spec, spec.get("rule", "rl"), make_loss)
+    runs.train(spec, make_loss)

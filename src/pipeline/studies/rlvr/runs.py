@@ -1,25 +1,26 @@
-"""What every RLVR training entry point shares: runtime, model, tracker, engine.
+"""What every RLVR training entry point shares: the job, the starting model, the engine.
 
-Entry points are called as `fn(spec)` by `python -m pipeline.launch`. A spec names the run
-directory, the model (fresh from a spec, or a trained model directory to start from), the
-engine settings, threads/device and tracking. The engine resumes from checkpoints only when
-they carry this spec's fingerprint (a changed config value starts over).
+Entry points (base.run_sft, rl.run_rl) are called as `fn(spec)` by `python -m pipeline.launch` and
+rebuild their typed spec (specs.SFTSpec / specs.RLSpec); `train` then runs the job through
+`pipeline.job`, which sets threads, device and seed and opens the run's tracker. The engine resumes
+from checkpoints only when they carry this spec's fingerprint (a changed config value starts over).
 """
 from __future__ import annotations
 
-import os
+import dataclasses
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable
 
 import torch
 import torch.nn as nn
 
-from pipeline import runtime
+from pipeline import job
 from pipeline.io import atomic_path
 from pipeline.models import directory
-from pipeline.studies.rlvr import models
 from pipeline.models.chars import CharTokenizer
-from pipeline.tracking import Tracker, config_hash
+from pipeline.studies.rlvr import STUDY, models
+from pipeline.studies.rlvr.specs import RunSpec
+from pipeline.tracking import config_hash
 from pipeline.train.distributed import setup_env
 from pipeline.train.engine import EngineConfig, TrainResult, train_loop
 
@@ -27,14 +28,14 @@ ENGINE_KEYS = ("steps", "lr", "batch_size", "grad_accum", "warmup", "schedule", 
                "weight_decay", "grad_clip", "zero_stage", "precision", "ckpt_every")
 
 
-def initial_model(spec: Mapping[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
+def initial_model(spec: RunSpec) -> tuple[nn.Module, dict]:
     """The starting point: a trained model directory (`init`), or a fresh model from the
     `model` config block (a spine model's vocabulary is the task tokenizer's)."""
-    if spec.get("init"):
-        model, mspec = models.load_trained(spec["init"], dtype="float32")
+    if spec.init is not None:
+        model, mspec = models.load_trained(spec.init, dtype="float32")
         return model.train(), mspec
-    vocab = CharTokenizer.load(spec["tokenizer"]).vocab_size if spec["model"]["kind"] == "spine" else 0
-    mspec = models.model_spec(spec["model"], vocab)
+    vocab = CharTokenizer.load(spec.tokenizer).vocab_size if spec.model["kind"] == "spine" else 0
+    mspec = models.model_spec(spec.model, vocab)
     return models.build(mspec, dtype="float32").train(), mspec
 
 
@@ -45,41 +46,35 @@ def export_weights(model: nn.Module, path: Path) -> Path:
     return path
 
 
-def engine_config(spec: Mapping[str, Any]) -> EngineConfig:
-    """EngineConfig from the spec's `train` block (a config block; parallelism keys ignored)."""
-    t = spec["train"]
-    return EngineConfig(**{k: t[k] for k in ENGINE_KEYS if k in t}, seed=int(spec["seed"]),
-                        device=spec.get("device", "auto"), config_key=spec.get("config_key", "studies.rlvr"))
+def engine_config(spec: RunSpec) -> EngineConfig:
+    """EngineConfig from the spec's `train` block (a config block; its parallelism keys are the launcher's)."""
+    t = spec.train
+    return EngineConfig(**{k: t[k] for k in ENGINE_KEYS}, seed=spec.seed, device=spec.device,
+                        config_key=spec.config_key)
 
 
-def fingerprint(spec: Mapping[str, Any]) -> str:
-    """What decides the trajectory: everything but tracking, threads and labels."""
-    return config_hash({k: v for k, v in spec.items() if k not in ("tracking", "threads", "wildcards")})
+def fingerprint(spec: RunSpec) -> str:
+    """What decides the trajectory: the whole spec (threads, tracking and the job's name never enter it)."""
+    return config_hash(dataclasses.asdict(spec))
 
 
-def train(spec: Mapping[str, Any], rule: str, make_loss: Callable[[nn.Module, dict], Callable]) -> TrainResult:
+def train(spec: RunSpec, make_loss: Callable[[nn.Module, dict], Callable]) -> TrainResult:
     """Run one training job: `make_loss(model, model_spec)` returns the engine's loss_fn."""
-    from pipeline.job import settings  # TRANSITION until this study is on pipeline.job
-    spec = {**spec, **settings()}
-    runtime.setup(int(spec.get("threads", 1)), spec.get("device", "auto"), seed=int(spec["seed"]))
-    setup_env()
-    out_dir = Path(spec["out_dir"])
-    model, mspec = initial_model(spec)
-    if int(os.environ.get("RANK", "0")) == 0:
-        directory.save_spec(out_dir, mspec)
-    if int(spec["train"]["steps"]) == 0:  # use the starting model as it is (a pretrained HF base)
-        if int(os.environ.get("RANK", "0")) == 0:
-            export_weights(model, directory.weights_path(out_dir))
-        return TrainResult(step=0, diverged=False, metrics_path=out_dir / "metrics.parquet", resumed_from=0)
-    loss_fn = make_loss(model, mspec)
-    track = spec.get("tracking", {})
-    with Tracker("rlvr", rule, wildcards=spec.get("wildcards", {}), params=spec,
-                 uri=track.get("uri"), enabled=bool(track.get("enabled", False)),
-                 rank=int(os.environ.get("RANK", "0"))) as tracker:
-        result = train_loop(model, loss_fn, engine_config(spec), out_dir, tracker=tracker,
-                            desc=f"rlvr {rule}", fingerprint=fingerprint(spec))
+    setup_env()  # rank known before anything logs
+    with job.start(STUDY, device=spec.device, seed=spec.seed, params=spec) as j:
+        out_dir = Path(spec.out_dir)
+        model, mspec = initial_model(spec)
+        if j.rank == 0:
+            directory.save_spec(out_dir, mspec)
+        if int(spec.train["steps"]) == 0:  # use the starting model as it is (a pretrained HF base)
+            if j.rank == 0:
+                export_weights(model, directory.weights_path(out_dir))
+            return TrainResult(step=0, diverged=False, metrics_path=out_dir / "metrics.parquet", resumed_from=0)
+        loss_fn = make_loss(model, mspec)
+        result = train_loop(model, loss_fn, engine_config(spec), out_dir, tracker=j.tracker,
+                            desc=f"rlvr {j.rule}", fingerprint=fingerprint(spec))
         if result.diverged:
-            raise RuntimeError(f"rlvr {rule}: training diverged at step {result.step} "
+            raise RuntimeError(f"{j.rule}: training diverged at step {result.step} "
                                f"(see {result.metrics_path}); lower the learning rate")
-        tracker.log_artifact(out_dir / "model.json")
+        j.tracker.log_artifact(out_dir / "model.json")
     return result

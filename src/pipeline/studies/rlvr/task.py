@@ -329,11 +329,11 @@ def build_splits(cfg: Mapping[str, Any]):
         return generate_splits(task, cfg["n_train"], cfg["n_heldout"], cfg["seed"])
     if cfg["source"] != "file":
         raise ValueError(f"task.source must be 'generated' or 'file', got {cfg['source']!r}")
-    if not cfg.get("path"):
+    if not cfg["path"]:
         raise ValueError("task.source is 'file' but task.path is empty")
-    rows = load_user_task(cfg["path"], cfg.get("columns"))
-    if cfg.get("heldout_path"):
-        return rows, load_user_task(cfg["heldout_path"], cfg.get("columns"), id_prefix="h")
+    rows = load_user_task(cfg["path"], cfg["columns"])
+    if cfg["heldout_path"]:
+        return rows, load_user_task(cfg["heldout_path"], cfg["columns"], id_prefix="h")
     if cfg["n_heldout"] >= len(rows):
         raise ValueError(f"task.n_heldout={cfg['n_heldout']} but {cfg['path']} has only {len(rows)} rows")
     order = np.random.default_rng([cfg["seed"], 3]).permutation(len(rows))
