@@ -1,4 +1,4 @@
-"""Shared fixtures of the Hivemind tests: one thread, and the real models loaded once.
+"""Shared fixtures of the Hivemind tests: one thread, the real models loaded once, and config as a job gets it.
 
 SmolLM2 (GGUF, ~25 s to load) and all-MiniLM-L6-v2 are cached per process with lru_cache.
 (xdist_group does not group tests with pytest 9 + xdist 3.8, so the tests that need the
@@ -8,6 +8,22 @@ from functools import lru_cache
 
 import pytest
 import torch
+
+from pipeline.config import load_config, validate_config
+from tests.conftest import SMOKE
+
+
+def smoke_with_models(*models: dict) -> dict:
+    """The validated smoke config with `models` as the population: each entry's optional keys hold the
+    schema's defaults, as in the workflow (pipeline.config.validate_config fills them)."""
+    cfg = load_config(SMOKE)
+    cfg["studies"]["hivemind"]["models"] = [dict(m) for m in models]
+    return validate_config(cfg)
+
+
+def model_entry(**keys) -> dict:
+    """One population entry with the schema's defaults filled."""
+    return smoke_with_models(keys)["studies"]["hivemind"]["models"][0]
 
 
 @pytest.fixture(autouse=True)

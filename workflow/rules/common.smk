@@ -29,7 +29,7 @@ wildcard_constraints:
 
 # One MLflow parent run per study for this invocation; every job's run is its child.
 onstart:
-    os.environ[PARENTS_ENV] = json.dumps(start_parents(ENABLED, TRACKING))
+    os.environ[PARENTS_ENV] = json.dumps(start_parents(ENABLED + ["data", "claims"], TRACKING))
 
 
 onsuccess:

@@ -1,8 +1,10 @@
-"""Assemble the claims table from every enabled study."""
-from pipeline.joblog import to_log
+"""Rule claims: every enabled study's claims rows as one table and its Markdown rendering."""
+from pipeline import job
+from pipeline.claims import assemble
 
-to_log(snakemake.log[0])
-
-from pipeline.claims import assemble  # noqa: E402
-
-assemble(list(snakemake.input), snakemake.output.parquet, snakemake.output.md)
+with job.start("claims", snakemake=snakemake) as j:
+    out = snakemake.output
+    table = assemble(list(snakemake.input), out.parquet, out.md)
+    j.tracker.log_metrics({"claims": table.num_rows}, step=0)
+    j.tracker.log_artifact(out.parquet)
+    j.tracker.log_artifact(out.md)

@@ -1,9 +1,8 @@
-"""Count the corpus's character bigrams for the synthetic Bigram-Backcopy source."""
-from pipeline.joblog import to_log
+"""Rule bigram_stats: the corpus's character bigram counts, for the synthetic Bigram-Backcopy source."""
+from pipeline import job
 
-to_log(snakemake.log[0])
+with job.start("data", snakemake=snakemake, params=dict(snakemake.params.items())):
+    from pipeline.data.synthetic import bigram_stats
 
-from pipeline.data.synthetic import bigram_stats  # noqa: E402
-
-p = snakemake.params
-bigram_stats(p.corpus, p.column, p.sample_mb, snakemake.output[0], p.doc_chars)
+    p = snakemake.params
+    bigram_stats(p.corpus, p.column, p.sample_mb, snakemake.output[0], p.doc_chars)

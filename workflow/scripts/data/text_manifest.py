@@ -1,11 +1,11 @@
-"""Write the manifest (rows, checksums) of all token shards."""
-import sys
+"""Rule text_manifest: the manifest (rows, checksums) of all token shards."""
+from pipeline import job
 
-from pipeline.joblog import to_log
+with job.start("data", snakemake=snakemake) as j:
+    from pipeline.data.text import write_manifest
 
-to_log(snakemake.log[0])
-
-from pipeline.data.text import write_manifest  # noqa: E402
-
-m = write_manifest(list(snakemake.input.train), list(snakemake.input.val), snakemake.input.tokenizer, snakemake.output[0])
-print(m["tokens"], file=sys.stderr)
+    i = snakemake.input
+    m = write_manifest(list(i.train), list(i.val), i.tokenizer, snakemake.output[0])
+    print(m["tokens"], flush=True)
+    j.tracker.log_metrics({f"{split}_tokens": n for split, n in m["tokens"].items()}, step=0)
+    j.tracker.log_artifact(snakemake.output[0])

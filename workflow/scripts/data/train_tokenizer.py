@@ -1,9 +1,8 @@
-"""Train the byte-level BPE tokenizer on a bounded sample of the corpus."""
-from pipeline.joblog import to_log
+"""Rule train_tokenizer: the byte-level BPE tokenizer, trained on a bounded sample of the corpus."""
+from pipeline import job
 
-to_log(snakemake.log[0])
+with job.start("data", snakemake=snakemake, params=dict(snakemake.params.items())):
+    from pipeline.data.text import train_tokenizer
 
-from pipeline.data.text import train_tokenizer  # noqa: E402
-
-p = snakemake.params
-train_tokenizer(p.corpus, p.column, p.doc_chars, p.vocab, p.sample_mb, snakemake.output[0])
+    p = snakemake.params
+    train_tokenizer(p.corpus, p.column, p.doc_chars, p.vocab, p.sample_mb, snakemake.output[0])

@@ -1,11 +1,14 @@
-"""Figures: intra-model similarity per model, inter-model heatmap, response projections."""
-from pipeline.joblog import to_log
+"""Rule hivemind_figures: intra-model similarity per model, inter-model heatmap, response projections."""
+from pipeline import job
+from pipeline.studies.hivemind import STUDY
+from pipeline.studies.hivemind.figures import make_figures
+from pipeline.studies.hivemind.specs import FiguresSpec
 
-to_log(snakemake.log[0])
-
-from pipeline.studies.hivemind.jobs import figures_job  # noqa: E402
-
-i, out = snakemake.input, snakemake.output
-figures_job(i.intra, i.random_pairs, i.summary, i.embeddings, list(i.generations),
-            {k: out[k] for k in ("intra", "heatmap", "projection")}, snakemake.params.threshold,
-            snakemake.params.n_prompts)
+spec = job.spec_from(FiguresSpec, snakemake.params.spec)
+with job.start(STUDY, snakemake=snakemake, params=spec) as j:
+    i, out = snakemake.input, snakemake.output
+    figures = {k: out[k] for k in ("intra", "heatmap", "projection")}
+    make_figures(i.intra, i.random_pairs, i.summary, i.embeddings, list(i.generations), figures, spec.threshold,
+                 spec.n_prompts)
+    for path in figures.values():
+        j.tracker.log_artifact(path)

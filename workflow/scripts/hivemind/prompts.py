@@ -1,8 +1,12 @@
-"""Build the study's prompt set (project set, blabber, optional Infinity-Chat)."""
-from pipeline.joblog import to_log
+"""Rule hivemind_prompts: the study's prompt set (project set, blabber, optional Infinity-Chat)."""
+from pipeline import job
+from pipeline.io import write_parquet
+from pipeline.studies.hivemind import STUDY
+from pipeline.studies.hivemind.prompts import build_prompt_set
+from pipeline.studies.hivemind.specs import PromptsSpec
 
-to_log(snakemake.log[0])
-
-from pipeline.studies.hivemind.jobs import prompts_job  # noqa: E402
-
-prompts_job(snakemake.output[0], snakemake.params.prompts, snakemake.params.seed)
+spec = job.spec_from(PromptsSpec, snakemake.params.spec)
+with job.start(STUDY, snakemake=snakemake, params=spec) as j:
+    table = build_prompt_set(spec.prompts, spec.seed)
+    write_parquet(table, snakemake.output[0])
+    j.tracker.log_metrics({"prompts": table.num_rows}, step=0)

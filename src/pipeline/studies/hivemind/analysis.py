@@ -22,9 +22,8 @@ from pipeline.claims import Claim, claim_row
 from pipeline.metrics.similarity import (mean_cross_cosine, mean_pairwise_cosine,
                                          random_pair_cosines, share_above)
 from pipeline.stats import Interval, bootstrap_interval
+from pipeline.studies.hivemind import STUDY
 from pipeline.studies.hivemind.embed import embedding_matrix
-
-STUDY = "hivemind"
 
 
 def _groups(table: pa.Table) -> dict[str, dict[str, np.ndarray]]:
@@ -288,7 +287,7 @@ def run_analysis(embeddings: str, generations: Sequence[str], out: Mapping[str, 
     """Write intra/inter/random-pair tables, a summary and the claims; return the claims.
 
     `out` maps intra, inter, random_pairs, summary, claims to paths; `cfg` is the study's
-    `analysis` block plus `rl_pairs`.
+    `analysis` block plus seed, rl_pairs and embedder (`specs.AnalyseSpec.cfg`).
     """
     from pipeline.claims import write_claims
     from pipeline.io import read_parquet, write_json, write_parquet
@@ -317,7 +316,7 @@ def run_analysis(embeddings: str, generations: Sequence[str], out: Mapping[str, 
                                        pa.bool_()))
     claims, repeats = repetition_claims(open_intra, cfg, scale, empties)
     claims += convergence_claims(open_intra, open_inter, models_of, repeats, cfg, scale)
-    claims += rl_claims(intra, gen, cfg.get("rl_pairs", []), cfg, scale)
+    claims += rl_claims(intra, gen, cfg["rl_pairs"], cfg, scale)
     gens, m = inter_matrix(intra, inter)
     per = _per_generator(intra)
     rnd_rows = rnd.to_pylist()

@@ -14,12 +14,14 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
+import torch
 
 from pipeline.io import write_parquet
 from pipeline.progress import progress
 from pipeline.studies.hivemind import models as M
 from pipeline.studies.hivemind import population as P
 from pipeline.studies.hivemind.prompts import COLUMNS, load_file_prompts
+from pipeline.studies.hivemind.specs import GenerateSpec
 
 GENERATION_SCHEMA = pa.schema([
     ("model", pa.string()), ("generator", pa.string()), ("decoding", pa.string()),
@@ -44,11 +46,10 @@ def batch_seed(seed: int, model: str, decoding: str, batch: int) -> int:
 
 def model_prompts(entry: Mapping[str, Any], study_prompts: pa.Table, seed: int) -> pa.Table:
     """The study's prompt set, or the entry's own task prompts (`prompts: path`) for task models."""
-    if not entry.get("prompts"):
+    if not entry["prompts"]:
         return study_prompts
-    table = load_file_prompts(entry["prompts"], column=entry.get("prompt_column", "prompt"),
-                              source=f"task:{Path(entry['prompts']).stem}",
-                              limit=entry.get("prompt_limit"), seed=seed)
+    table = load_file_prompts(entry["prompts"], column=entry["prompt_column"],
+                              source=f"task:{Path(entry['prompts']).stem}", limit=entry["prompt_limit"], seed=seed)
     return table.set_column(2, "category", pa.array(["task"] * table.num_rows))
 
 
@@ -77,15 +78,13 @@ def sample_responses(lm: P.LanguageModel, decodings: Sequence[P.Decoding], promp
     return pa.Table.from_pylist(rows, schema=GENERATION_SCHEMA)
 
 
-def run_generation(entry: Mapping[str, Any], decoding_cfg: Mapping[str, Mapping[str, Any]],
-                   study_prompts: pa.Table, out: str | Path, *, n_samples: int, max_new_tokens: int,
-                   batch_size: int, seed: int, device: str = "auto") -> pa.Table:
+def run_generation(spec: GenerateSpec, study_prompts: pa.Table, out: str | Path, device: str | torch.device) -> pa.Table:
     """Load one population entry (failing by name before any generation), sample, write Parquet."""
-    decs = P.decodings(decoding_cfg, entry["decoding"], entry["name"])
-    prompts = model_prompts(entry, study_prompts, seed)
+    entry = spec.model
+    decs = P.decodings(spec.decoding, entry["decoding"], entry["name"])
+    prompts = model_prompts(entry, study_prompts, spec.seed)
     lm = M.load(entry, device=device)
-    table = sample_responses(lm, decs, prompts, n_samples=n_samples,
-                             max_new_tokens=entry.get("max_new_tokens", max_new_tokens),
-                             batch_size=batch_size, seed=seed)
+    table = sample_responses(lm, decs, prompts, n_samples=spec.n_samples, max_new_tokens=spec.max_new_tokens,
+                             batch_size=spec.batch_size, seed=spec.seed)
     write_parquet(table, out)
     return table

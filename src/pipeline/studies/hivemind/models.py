@@ -104,15 +104,14 @@ class SpineModel:
                            finished=bool(o) and o[-1] == self.codec.eos_id) for o in outs]
 
 
-def load(entry: Mapping[str, Any], device: str = "auto") -> LanguageModel:
-    """Build one population entry; any failure raises ModelLoadError naming the model."""
+def load(entry: Mapping[str, Any], device: str | torch.device) -> LanguageModel:
+    """Build one population entry (schema defaults filled); any failure raises ModelLoadError naming the model."""
     check_paths([entry])
     name = entry["name"]
     try:
         if entry["kind"] == "hf":
-            return HFChatModel(name, entry["path"], chat_template=entry.get("chat_template", True),
-                               system_prompt=entry.get("system_prompt"), device=device,
-                               dtype=entry.get("dtype", "auto"))
+            return HFChatModel(name, entry["path"], chat_template=entry["chat_template"],
+                               system_prompt=entry["system_prompt"], device=device, dtype=entry["dtype"])
         return SpineModel(name, entry["model_dir"], entry["tokenizer"], device=device)
     except Exception as exc:
         raise ModelLoadError(f"model {name!r} failed to load: {type(exc).__name__}: {exc}") from exc

@@ -57,16 +57,14 @@ class LanguageModel(Protocol):
 
 
 def check_paths(models: Sequence[Mapping[str, Any]]) -> None:
-    """Raise one ModelLoadError naming every enabled model whose files are missing (or whose
-    tokenizer has no chat template when one is asked for)."""
+    """Raise one ModelLoadError naming every model whose files are missing (or whose tokenizer has
+    no chat template when one is asked for); the caller passes the enabled ones (specs.population)."""
     problems = []
     for m in models:
-        if not m.get("enabled", True):
-            continue
         try:
             if m["kind"] == "hf":
                 store.resolve(m["path"])
-                if m.get("chat_template", True):
+                if m["chat_template"]:
                     store.check_chat_template(m["path"], f"studies.hivemind.models[{m['name']}].chat_template")
             elif m["kind"] == "spine":
                 for key in ("model_dir", "tokenizer"):
@@ -75,6 +73,6 @@ def check_paths(models: Sequence[Mapping[str, Any]]) -> None:
             else:
                 raise FileNotFoundError(f"unknown kind {m['kind']!r} (want one of {KINDS})")
         except (FileNotFoundError, KeyError, ValueError) as exc:
-            problems.append(f"model {m.get('name', '?')!r}: {exc}")
+            problems.append(f"model {m['name']!r}: {exc}")
     if problems:
         raise ModelLoadError("cannot find models of studies.hivemind.models:\n  " + "\n  ".join(problems))

@@ -189,15 +189,15 @@ def build_prompt_set(cfg: Mapping[str, Any], seed: int) -> pa.Table:
     dropped (see load_file_prompts); raises on any other duplicate prompt text or id."""
     parts = []
     if cfg["project"]["enabled"]:
-        parts.append(select(load_project(), cfg["project"].get("limit"), seed))
+        parts.append(select(load_project(), cfg["project"]["limit"], seed))
     if cfg["blabber"]["enabled"]:
-        parts.append(select(load_blabber(), cfg["blabber"].get("limit"), seed))
+        parts.append(select(load_blabber(), cfg["blabber"]["limit"], seed))
     ic = cfg["infinity_chat"]
     if ic["enabled"]:
-        if not ic.get("path"):
+        if not ic["path"]:
             raise DataError("studies.hivemind.prompts.infinity_chat.enabled is true but no path is set")
         earlier = {_same(t) for part in parts for t in part.column("prompt").to_pylist()}
-        parts.append(load_infinity_chat(ic["path"], ic.get("limit"), seed, seen=earlier))
+        parts.append(load_infinity_chat(ic["path"], ic["limit"], seed, seen=earlier))
     if not parts:
         raise DataError("studies.hivemind.prompts: every prompt source is disabled")
     table = pa.concat_tables(parts)
