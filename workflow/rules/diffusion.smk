@@ -1,8 +1,9 @@
 # Paper 4 — Why Diffusion Models Don't Memorize: DDPM trained on subsets of n images, EMA
 # weights exported at log-spaced steps, one evaluation job per (n, seed, step): f_mem, FD in
 # a classifier's features, train/held-out loss. Then τ_gen, τ_mem and their scaling with n,
-# the analytic random-features model, claims and figures.
+# the analytic random-features model, claims and figures. Specs: pipeline.studies.diffusion.specs.
 from pipeline.studies.diffusion import plan as diffusion_plan
+from pipeline.studies.diffusion import specs as df_specs
 
 DF = study_cfg("diffusion")
 DF_DIR = "results/diffusion"
@@ -10,14 +11,11 @@ DF_RF = bool(DF["random_features"]["enabled"])
 DF_FIGURES = {k: f"{DF_DIR}/figures/{k}.png"
               for k in ("fmem_steps", "fmem_steps_per_n", "timescales", "quality", "samples")
               + (("rf",) if DF_RF else ())}
-DF_GRID_N = DF["figures"]["grid_n"] or min(DF["sizes"])
+DF_GRID_N = df_specs.grid_n(DF)
 DF_GRID_SEED = DF["seeds"][0]
 
 if "diffusion" in ENABLED:
-    if DF_GRID_N not in DF["sizes"]:
-        raise ValueError(f"studies.diffusion.figures.grid_n={DF_GRID_N} is not one of studies.diffusion.sizes {DF['sizes']}")
-    if len(set(DF["sizes"])) != len(DF["sizes"]) or len(set(DF["seeds"])) != len(DF["seeds"]):
-        raise ValueError("studies.diffusion.sizes and studies.diffusion.seeds must not repeat values")
+    df_specs.check(DF)
 
 
 wildcard_constraints:
@@ -27,6 +25,11 @@ wildcard_constraints:
 
 def df_run_dir(n, seed):
     return f"{DF_DIR}/runs/n{n}/s{seed}"
+
+
+def df_weights_dir(n, seed):
+    """The exported weights every evaluation of a run reads (the run's own copies stay in weights/)."""
+    return f"{df_run_dir(n, seed)}/exports"
 
 
 def df_subset(n, seed):
@@ -41,19 +44,8 @@ def df_samples(n, seed, step):
     return f"{DF_DIR}/samples/n{n}/s{seed}/step{int(step):08d}.parquet"
 
 
-def df_train_spec(wc):
-    return {
-        "subset": df_subset(wc.df_n, wc.seed), "out_dir": df_run_dir(wc.df_n, wc.seed),
-        "n": int(wc.df_n), "seed": int(wc.seed), "model": DF["model"], "ddpm": DF["ddpm"],
-        "train": DF["train"], "checkpoints": DF["checkpoints"],
-        "device": DEVICE,
-    }
-
-
-DF_EVAL_CFG = {k: DF[k] for k in ("model", "ddpm", "sampling", "memorization", "loss_points")}
-DF_EVAL_CFG["seed"] = DF["eval_seed"]
 DF_EVALS = diffusion_plan.evaluations(DF)
-DF_GRID_STEPS = diffusion_plan.export_steps(DF_GRID_N, DF)
+DF_GRID_STEPS = df_specs.grid_steps(DF)
 
 
 def df_gpu_resources():
@@ -79,7 +71,7 @@ rule diffusion_data:
     output:
         f"{DF_DIR}/data/images.parquet",
     params:
-        data=DF["data"],
+        spec=as_params(df_specs.data(config)),
     log:
         "logs/diffusion/data.log",
     script:
@@ -92,8 +84,7 @@ rule diffusion_subset:
     output:
         f"{DF_DIR}/data/subsets/n{{df_n}}_s{{seed}}.parquet",
     params:
-        mode=DF["data"]["subsets"],
-        data_seed=DF["data"]["seed"],
+        spec=lambda wc: as_params(df_specs.subset(config, wc)),
     log:
         "logs/diffusion/subset_n{df_n}_s{seed}.log",
     script:
@@ -107,7 +98,7 @@ rule diffusion_features:
         weights=f"{DF_DIR}/features/classifier.pt",
         meta=f"{DF_DIR}/features/classifier.json",
     params:
-        cfg=DF["features"],
+        spec=as_params(df_specs.features(config)),
     threads: THREADS
     log:
         "logs/diffusion/features.log",
@@ -121,8 +112,11 @@ rule diffusion_train:
     output:
         metrics=f"{DF_DIR}/runs/n{{df_n}}/s{{seed}}/metrics.parquet",
         result=f"{DF_DIR}/runs/n{{df_n}}/s{{seed}}/result.json",
+        weights=directory(df_weights_dir("{df_n}", "{seed}")),
     params:
-        cmd=lambda wc: launch("diffusion_train", wc, "pipeline.studies.diffusion.train:main", df_train_spec(wc), ranks(DF["train"])),
+        cmd=lambda wc, input, output: launch(
+            "diffusion_train", wc, "pipeline.studies.diffusion.train:main",
+            df_specs.train(config, wc, input.subset, os.path.dirname(output.result), output.weights), ranks(DF["train"])),
     threads: lambda wc: THREADS * ranks(DF["train"])
     resources:
         **train_resources(DF["train"], runtime=240),
@@ -135,6 +129,7 @@ rule diffusion_train:
 rule diffusion_evaluate:
     input:
         result=rules.diffusion_train.output.result,
+        weights=rules.diffusion_train.output.weights,
         subset=df_subset("{df_n}", "{seed}"),
         images=rules.diffusion_data.output[0],
         feature_weights=rules.diffusion_features.output.weights,
@@ -143,9 +138,7 @@ rule diffusion_evaluate:
         row=f"{DF_DIR}/eval/n{{df_n}}/s{{seed}}/step{{df_step}}.parquet",
         samples=f"{DF_DIR}/samples/n{{df_n}}/s{{seed}}/step{{df_step}}.parquet",
     params:
-        weights=lambda wc: f"{df_run_dir(wc.df_n, wc.seed)}/weights/step{wc.df_step}.pt",
-        cfg=DF_EVAL_CFG,
-        device=DEVICE,
+        spec=lambda wc: as_params(df_specs.evaluate(config, wc)),
     threads: THREADS
     resources:
         runtime=30,
@@ -161,7 +154,7 @@ rule diffusion_random_features:
     output:
         f"{DF_DIR}/rf/curves.parquet",
     params:
-        cfg=DF["random_features"],
+        spec=as_params(df_specs.random_features(config)),
     threads: THREADS
     log:
         "logs/diffusion/random_features.log",
@@ -180,8 +173,7 @@ rule diffusion_analyse:
         claims=f"{DF_DIR}/claims.parquet",
         **({"rf_timescales": f"{DF_DIR}/rf/timescales.parquet"} if DF_RF else {}),
     params:
-        cfg=DF,
-        scale=SCALE,
+        spec=as_params(df_specs.analyse(config)),
     log:
         "logs/diffusion/analyse.log",
     script:
@@ -207,9 +199,7 @@ rule diffusion_figures:
         samples=report(DF_FIGURES["samples"], category="Diffusion", caption="../report/diffusion_samples.rst"),
         **({"rf": report(DF_FIGURES["rf"], category="Diffusion", caption="../report/diffusion_rf.rst")} if DF_RF else {}),
     params:
-        cfg=DF,
-        early_step=DF_GRID_STEPS[0],
-        late_step=DF_GRID_STEPS[-1],
+        spec=as_params(df_specs.figures(config)),
     log:
         "logs/diffusion/figures.log",
     script:

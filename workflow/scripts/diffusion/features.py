@@ -1,13 +1,12 @@
-"""Train the small classifier whose features define the Fréchet distance."""
-import sys
+"""Rule diffusion_features: the small classifier whose features define the Fréchet distance (trained on the CPU)."""
+from pipeline import job
+from pipeline.studies.diffusion import STUDY
+from pipeline.studies.diffusion.specs import FeaturesSpec
 
-from pipeline.joblog import to_log
+spec = job.spec_from(FeaturesSpec, snakemake.params.spec)
+with job.start(STUDY, snakemake=snakemake, seed=spec.features["seed"], params=spec) as j:
+    from pipeline.studies.diffusion.feature_net import train_feature_net
 
-to_log(snakemake.log[0])
-
-from pipeline.runtime import setup  # noqa: E402
-from pipeline.studies.diffusion.feature_net import train_feature_net  # noqa: E402
-
-setup(snakemake.threads, "cpu", seed=int(snakemake.params.cfg["seed"]))
-meta = train_feature_net(snakemake.input[0], snakemake.output.weights, snakemake.output.meta, snakemake.params.cfg)
-print(f"feature classifier: {meta}", file=sys.stderr)
+    out = snakemake.output
+    meta = train_feature_net(snakemake.input[0], out.weights, out.meta, spec.features)
+    print(f"feature classifier: {meta}")

@@ -1,12 +1,15 @@
-"""Every figure of the diffusion study."""
-from pipeline.joblog import to_log
+"""Rule diffusion_figures: every figure of the diffusion study."""
+from pipeline import job
+from pipeline.studies.diffusion import STUDY
+from pipeline.studies.diffusion.specs import FiguresSpec
 
-to_log(snakemake.log[0])
+spec = job.spec_from(FiguresSpec, snakemake.params.spec)
+with job.start(STUDY, snakemake=snakemake, params=spec.cfg) as j:
+    from pipeline.studies.diffusion.figures import make_figures
 
-from pipeline.studies.diffusion.figures import make_figures  # noqa: E402
-
-inp, params = snakemake.input, snakemake.params
-make_figures(evals=inp.evals, timescales=inp.timescales, fits=inp.fits,
-             rf_timescales=inp.rf_timescales or None, rf_curves=inp.rf_curves[0] if inp.rf_curves else None,
-             early=inp.early, late=inp.late, subset=inp.subset, early_step=params.early_step,
-             late_step=params.late_step, cfg=params.cfg, out=dict(snakemake.output.items()))
+    i, out = snakemake.input, snakemake.output
+    make_figures(evals=i.evals, timescales=i.timescales, fits=i.fits, rf_timescales=i.rf_timescales or None,
+                 rf_curves=i.rf_curves[0] if i.rf_curves else None, early=i.early, late=i.late, subset=i.subset,
+                 early_step=spec.early_step, late_step=spec.late_step, cfg=spec.cfg, out=dict(out.items()))
+    for path in out:
+        j.tracker.log_artifact(path)

@@ -1,11 +1,11 @@
-"""Write the study's image table (every image once, with the held-out split)."""
-import sys
+"""Rule diffusion_data: the study's image table (every image once, with the held-out split)."""
+from pipeline import job
+from pipeline.studies.diffusion import STUDY
+from pipeline.studies.diffusion.specs import DataSpec
 
-from pipeline.joblog import to_log
+spec = job.spec_from(DataSpec, snakemake.params.spec)
+with job.start(STUDY, snakemake=snakemake, params=spec) as j:
+    from pipeline.studies.diffusion.data import prepare_images
 
-to_log(snakemake.log[0])
-
-from pipeline.studies.diffusion.data import prepare_images  # noqa: E402
-
-prepare_images(snakemake.params.data, snakemake.output[0])
-print(f"images written to {snakemake.output[0]}", file=sys.stderr)
+    prepare_images(spec.data, snakemake.output[0])
+    print(f"images written to {snakemake.output[0]}")

@@ -1,10 +1,10 @@
-"""Loss curves of the analytic random-features model for every n."""
-from pipeline.joblog import to_log
+"""Rule diffusion_random_features: loss curves of the analytic random-features model for every n (NumPy, CPU)."""
+from pipeline import job
+from pipeline.studies.diffusion import STUDY
+from pipeline.studies.diffusion.specs import RandomFeaturesSpec
 
-to_log(snakemake.log[0])
+spec = job.spec_from(RandomFeaturesSpec, snakemake.params.spec)
+with job.start(STUDY, snakemake=snakemake, params=spec) as j:
+    from pipeline.studies.diffusion.random_features import write_rf_curves
 
-from pipeline.runtime import setup  # noqa: E402
-from pipeline.studies.diffusion.random_features import write_rf_curves  # noqa: E402
-
-setup(snakemake.threads, "cpu")
-write_rf_curves(snakemake.params.cfg, snakemake.output[0])
+    write_rf_curves(spec.random_features, snakemake.output[0])

@@ -1,10 +1,10 @@
-"""Write the training subset of size n for one seed (nested or disjoint, as configured)."""
-from pipeline.joblog import to_log
+"""Rule diffusion_subset: the training subset of size n for one seed (nested or disjoint, as configured)."""
+from pipeline import job
+from pipeline.studies.diffusion import STUDY
+from pipeline.studies.diffusion.specs import SubsetSpec
 
-to_log(snakemake.log[0])
+spec = job.spec_from(SubsetSpec, snakemake.params.spec)
+with job.start(STUDY, snakemake=snakemake, params=spec) as j:
+    from pipeline.studies.diffusion.data import write_subset
 
-from pipeline.studies.diffusion.data import write_subset  # noqa: E402
-
-wc = snakemake.wildcards
-write_subset(snakemake.input[0], snakemake.output[0], int(wc.df_n), int(wc.seed),
-             snakemake.params.mode, int(snakemake.params.data_seed))
+    write_subset(snakemake.input[0], snakemake.output[0], spec.n, spec.seed, spec.mode, spec.data_seed)

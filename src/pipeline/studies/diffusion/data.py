@@ -91,20 +91,19 @@ def _resize(images: np.ndarray, size: int) -> np.ndarray:
 
 def load_source(cfg: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Images [N, H, W] uint8 and labels [N] (-1 = unknown) for the configured source."""
-    source = cfg.get("source")
-    size = cfg.get("image_size")
+    source, size, limit = cfg["source"], cfg["image_size"], cfg["limit"]
     if source == "digits":
         images, labels = _digits()
     elif source == "mnist":
         images, labels = _mnist()
     elif source == "folder":
-        if not cfg.get("path"):
+        if not cfg["path"]:
             raise DataError("data.path must name an image folder when data.source is 'folder'")
-        return _folder(cfg["path"], int(size or 32), cfg.get("limit"))
+        return _folder(cfg["path"], int(size or 32), limit)
     else:
         raise DataError(f"data.source must be one of {SOURCES}, got {source!r}")
-    if cfg.get("limit"):
-        images, labels = images[: cfg["limit"]], labels[: cfg["limit"]]
+    if limit:
+        images, labels = images[:limit], labels[:limit]
     if size and size != images.shape[1]:
         images = _resize(images, int(size))
     return images, labels
@@ -114,10 +113,10 @@ def load_source(cfg: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
 def prepare_images(cfg: Mapping[str, Any], out: str | Path) -> Path:
     """Write every image of the source once, with a seeded held-out split."""
     images, labels = load_source(cfg)
-    n_held = int(cfg.get("heldout", 0))
+    n_held = int(cfg["heldout"])
     if not 0 <= n_held < len(images):
         raise DataError(f"data.heldout={n_held} must be below the number of images ({len(images)})")
-    rng = np.random.default_rng(int(cfg.get("seed", 0)))
+    rng = np.random.default_rng(int(cfg["seed"]))
     split = np.full(len(images), "pool", dtype=object)
     split[rng.permutation(len(images))[:n_held]] = "heldout"
     table = pa.table(
@@ -128,7 +127,7 @@ def prepare_images(cfg: Mapping[str, Any], out: str | Path) -> Path:
             "pixels": pa.array([im.tobytes() for im in images], pa.binary()),
         }
     ).replace_schema_metadata(
-        {"height": str(images.shape[1]), "width": str(images.shape[2]), "source": str(cfg.get("source"))}
+        {"height": str(images.shape[1]), "width": str(images.shape[2]), "source": str(cfg["source"])}
     )
     return write_parquet(table, out)
 
@@ -149,7 +148,7 @@ def read_images(path: str | Path, split: str | None = None) -> tuple[np.ndarray,
     return images, table.column("label").to_numpy()
 
 
-def subset_indices(n_pool: int, n: int, seed: int, mode: str, data_seed: int = 0) -> np.ndarray:
+def subset_indices(n_pool: int, n: int, seed: int, mode: str, data_seed: int) -> np.ndarray:
     """Row positions (into the pool) of the training subset of size n for one seed."""
     if mode not in SUBSET_MODES:
         raise DataError(f"data.subsets must be one of {SUBSET_MODES}, got {mode!r}")
@@ -165,7 +164,7 @@ def subset_indices(n_pool: int, n: int, seed: int, mode: str, data_seed: int = 0
     return np.random.default_rng([data_seed, 7919]).permutation(n_pool)[seed * n : (seed + 1) * n]
 
 
-def write_subset(images_path: str | Path, out: str | Path, n: int, seed: int, mode: str, data_seed: int = 0) -> Path:
+def write_subset(images_path: str | Path, out: str | Path, n: int, seed: int, mode: str, data_seed: int) -> Path:
     """The rows of the training subset (n, seed) as their own image table."""
     table = read_parquet(images_path)
     pool = table.filter(pa.array(np.asarray(table.column("split").to_pylist()) == "pool"))

@@ -45,10 +45,10 @@ class MLPDenoiser(nn.Module):
 
 def build_denoiser(model_cfg: Mapping[str, Any], image_shape: tuple[int, int, int]) -> nn.Module:
     """The network named by `model.kind`, configured by the sub-block of that name."""
-    kind = model_cfg.get("kind")
+    kind = model_cfg["kind"]
     if kind not in MODELS:
         raise ValueError(f"model.kind must be one of {MODELS}, got {kind!r}")
-    sub = dict(model_cfg.get(kind) or {})
+    sub = dict(model_cfg[kind])
     if kind == "unet":
         unknown = set(sub) - set(UNetConfig.__dataclass_fields__)
         if unknown:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +28,7 @@ from pipeline.studies.diffusion.data import read_images, to_model_space, to_pixe
 from pipeline.studies.diffusion.ddpm import DDPMConfig, Diffusion
 from pipeline.studies.diffusion.denoiser import build_denoiser
 from pipeline.studies.diffusion.feature_net import embed, load_feature_net
+from pipeline.studies.diffusion.specs import EvalSpec
 
 
 def run_seed(base: int, n: int, seed: int) -> int:
@@ -57,6 +58,7 @@ def _missing_row(n: int, seed: int, step: int, why: str) -> dict[str, Any]:
 
 
 def evaluate_checkpoint(
+    spec: EvalSpec,
     *,
     weights: str | Path,
     train_result: str | Path,
@@ -64,18 +66,15 @@ def evaluate_checkpoint(
     images: str | Path,
     feature_weights: str | Path,
     feature_meta: str | Path,
-    cfg: Mapping[str, Any],
-    n: int,
-    seed: int,
-    step: int,
     out_row: str | Path,
     out_samples: str | Path,
-    device: str | torch.device = "cpu",
+    device: str | torch.device,
 ) -> dict[str, Any]:
     """Write one row of metrics (and the samples with their nearest neighbours)."""
+    n, seed, step = spec.n, spec.seed, spec.step
     result = read_json(train_result)
     if not Path(weights).is_file():
-        if result.get("diverged") and int(result.get("step", 0)) < step:
+        if result.get("diverged") and int(result.get("step", 0)) <= step:  # no export at or after the diverged step
             row = _missing_row(n, seed, step, f"diverged at step {result['step']}")
             write_parquet([row], out_row)
             write_parquet(pa.table({"sample": pa.array([], pa.int64())}), out_samples)
@@ -85,16 +84,16 @@ def evaluate_checkpoint(
     train_img, _ = read_images(subset)
     held_img, _ = read_images(images, split="heldout")
     x_train, x_held = to_model_space(train_img), to_model_space(held_img)
-    diffusion = Diffusion(DDPMConfig(**cfg["ddpm"]))
-    model = build_denoiser(cfg["model"], tuple(x_train.shape[1:]))
+    diffusion = Diffusion(DDPMConfig(**spec.ddpm))
+    model = build_denoiser(spec.model, tuple(x_train.shape[1:]))
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     place(model, device).eval()
 
-    base = int(cfg.get("seed", 0))
-    smp = cfg["sampling"]
+    base = spec.eval_seed
+    smp = spec.sampling
     g = torch.Generator().manual_seed(run_seed(base, n, seed))
     samples = diffusion.ddim_sample(model, int(smp["n_samples"]), tuple(x_train.shape[1:]), int(smp["ddim_steps"]),
-                                    g, clip=bool(smp.get("clip", True)), batch=int(smp.get("batch", 500)),
+                                    g, clip=bool(smp["clip"]), batch=int(smp["batch"]),
                                     device=device)
     if not torch.isfinite(samples).all():
         row = _missing_row(n, seed, step, "non-finite samples")
@@ -102,14 +101,14 @@ def evaluate_checkpoint(
         write_parquet(pa.table({"sample": pa.array([], pa.int64())}), out_samples)
         return row
 
-    mem = cfg["memorization"]
-    nb = nearest_two(samples, x_train, chunk=int(mem.get("chunk", 2048)))
+    mem = spec.memorization
+    nb = nearest_two(samples, x_train, chunk=int(mem["chunk"]))
     flags = is_memorised(nb.d1, nb.d2, float(mem["ratio"])).numpy()
     lo, hi = bootstrap_fraction(flags, n_boot=int(mem["n_boot"]), seed=run_seed(base, n, seed) + step)
 
     fnet = load_feature_net(feature_weights, feature_meta)
     f_samples, f_held, f_train = embed(fnet, samples), embed(fnet, x_held), embed(fnet, x_train)
-    points = int(cfg["loss_points"])
+    points = spec.loss_points
     loss_seed = run_seed(base + 1, n, seed)
     loss_train = denoising_loss(diffusion, model, place(x_train, device), points, loss_seed)
     loss_held = denoising_loss(diffusion, model, place(x_held, device), points, loss_seed)

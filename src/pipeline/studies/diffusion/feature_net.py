@@ -74,11 +74,11 @@ def _accuracy(model: FeatureNet, x: torch.Tensor, y: np.ndarray, task: str, seed
 
 def train_feature_net(images_path: str | Path, out_weights: str | Path, out_meta: str | Path, cfg: Mapping[str, Any]) -> dict:
     """Train on the pool split, report accuracy on the held-out split, save weights + meta."""
-    seed = int(cfg.get("seed", 0))
+    seed = int(cfg["seed"])
     torch.manual_seed(seed)
     x_img, y = read_images(images_path, split="pool")
     xh_img, yh = read_images(images_path, split="heldout")
-    task = _task(np.concatenate([y, yh]), cfg.get("task", "auto"))
+    task = _task(np.concatenate([y, yh]), cfg["task"])
     n_classes = int(max(y.max(), yh.max()) + 1) if task == "labels" else 4
     x, yt = to_model_space(x_img), torch.tensor(y)
     model = FeatureNet(n_classes, int(cfg["width"]), int(cfg["dim"]))

@@ -69,7 +69,7 @@ def run_one(n: int, seed: int, cfg: Mapping[str, Any]) -> dict[str, np.ndarray]:
     d, p, t = int(cfg["d"]), int(cfg["p"]), float(cfg["t"])
     m, n_test = int(cfg["noise_draws"]), int(cfg["n_test"])
     delta = 1.0 - np.exp(-2.0 * t)
-    rng = np.random.default_rng([int(cfg.get("seed", 0)), seed, n])
+    rng = np.random.default_rng([int(cfg["seed"]), seed, n])
     W = rng.standard_normal((p, d))
     x0 = np.repeat(rng.standard_normal((n, d)), m, axis=0)
     xi = rng.standard_normal(x0.shape)
