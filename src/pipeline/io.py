@@ -42,12 +42,10 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_parquet(table: pa.Table | Any, path: str | os.PathLike) -> Path:
-    """Write a pyarrow Table, polars DataFrame, or list of row dicts atomically."""
+def write_parquet(table: pa.Table | list[dict[str, Any]], path: str | os.PathLike) -> Path:
+    """Write a pyarrow Table or a list of row dicts atomically."""
     if isinstance(table, list):
         table = pa.Table.from_pylist(table)
-    elif not isinstance(table, pa.Table):
-        table = table.to_arrow()  # polars
     with atomic_path(path, ".parquet") as tmp:
         pq.write_table(table, tmp)
     return Path(path)

@@ -80,5 +80,10 @@ def train_resources(t, runtime=60, mem_mb=4000):
     return res
 
 
+def eval_resources(gpus, runtime=60, mem_mb=4000):
+    """Scheduler resources of a one-process job that may use `gpus` GPUs (an evaluation)."""
+    return dict(runtime=runtime, mem_mb=mem_mb, **({"gres": f"gpu:{gpus}"} if gpus else {}))
+
+
 def ranks(t):
     return t.get("nodes", 1) * t.get("ranks_per_node", 1)

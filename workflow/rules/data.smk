@@ -1,22 +1,14 @@
 # Text corpus → tokenizer → token shards (parallel jobs) → manifest.
+from pipeline.data.text import declared_corpus_files
+
 TEXT = config["data"]["text"]
 TEXT_DIR = "results/data/text"
-
-
-def text_corpus_files(wildcards):
-    """The corpus files as declared inputs (editing one re-runs tokenisation); a bad path stops the DAG build.
-
-    The shipped `kjv` is part of the installed software, not an input: declaring its path inside the
-    venv would re-run tokenisation whenever the venv moves.
-    """
-    from pipeline.data.text import corpus_files
-
-    return [] if TEXT["corpus"] == "kjv" else [str(f) for f in corpus_files(TEXT["corpus"])]
+TEXT_INPUTS = declared_corpus_files(TEXT["corpus"])  # a bad path stops the DAG build, naming it
 
 
 rule train_tokenizer:
     input:
-        corpus=text_corpus_files,
+        corpus=TEXT_INPUTS,
     output:
         f"{TEXT_DIR}/tokenizer.json",
     params:
@@ -33,7 +25,7 @@ rule train_tokenizer:
 
 rule tokenize_shard:
     input:
-        corpus=text_corpus_files,
+        corpus=TEXT_INPUTS,
         tokenizer=f"{TEXT_DIR}/tokenizer.json",
     output:
         train=f"{TEXT_DIR}/shard{{shard}}.train.parquet",
@@ -69,7 +61,7 @@ rule text_manifest:
 # (seconds on a bounded prefix; the corpus is never tokenised for it).
 rule bigram_stats:
     input:
-        corpus=text_corpus_files,
+        corpus=TEXT_INPUTS,
     output:
         "results/data/bigram/stats.json",
     params:

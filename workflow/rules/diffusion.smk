@@ -6,7 +6,7 @@ from pipeline.studies.diffusion import plan as diffusion_plan
 from pipeline.studies.diffusion import specs as df_specs
 
 DF = study_cfg("diffusion")
-DF_DIR = "results/diffusion"
+DF_DIR = df_specs.DIR
 DF_RF = bool(DF["random_features"]["enabled"])
 DF_FIGURES = {k: f"{DF_DIR}/figures/{k}.png"
               for k in ("fmem_steps", "fmem_steps_per_n", "timescales", "quality", "samples")
@@ -23,34 +23,8 @@ wildcard_constraints:
     df_step=r"\d+",
 
 
-def df_run_dir(n, seed):
-    return f"{DF_DIR}/runs/n{n}/s{seed}"
-
-
-def df_weights_dir(n, seed):
-    """The exported weights every evaluation of a run reads (the run's own copies stay in weights/)."""
-    return f"{df_run_dir(n, seed)}/exports"
-
-
-def df_subset(n, seed):
-    return f"{DF_DIR}/data/subsets/n{n}_s{seed}.parquet"
-
-
-def df_eval_row(n, seed, step):
-    return f"{DF_DIR}/eval/n{n}/s{seed}/step{int(step):08d}.parquet"
-
-
-def df_samples(n, seed, step):
-    return f"{DF_DIR}/samples/n{n}/s{seed}/step{int(step):08d}.parquet"
-
-
 DF_EVALS = diffusion_plan.evaluations(DF)
 DF_GRID_STEPS = df_specs.grid_steps(DF)
-
-
-def df_gpu_resources():
-    gpus = DF["train"]["gpus_per_rank"]
-    return {"gres": f"gpu:{gpus}"} if gpus else {}
 
 
 rule diffusion:
@@ -59,15 +33,9 @@ rule diffusion:
         *DF_FIGURES.values(),
 
 
-def diffusion_image_folder(wc):
-    """An image folder is a declared input (adding or removing images re-runs the data job)."""
-    d = DF["data"]
-    return [d["path"]] if d["source"] == "folder" and d["path"] else []
-
-
 rule diffusion_data:
     input:
-        diffusion_image_folder,
+        df_specs.image_inputs(config),
     output:
         f"{DF_DIR}/data/images.parquet",
     params:
@@ -108,15 +76,17 @@ rule diffusion_features:
 
 rule diffusion_train:
     input:
-        subset=df_subset("{df_n}", "{seed}"),
+        subset=df_specs.subset_path("{df_n}", "{seed}"),
     output:
         metrics=f"{DF_DIR}/runs/n{{df_n}}/s{{seed}}/metrics.parquet",
         result=f"{DF_DIR}/runs/n{{df_n}}/s{{seed}}/result.json",
-        weights=directory(df_weights_dir("{df_n}", "{seed}")),
+        weights=directory(df_specs.weights_dir("{df_n}", "{seed}")),
     params:
-        cmd=lambda wc, input, output: launch(
+        # a function of the wildcards alone: Snakemake leaves params that take input or output out of its re-run trigger
+        cmd=lambda wc: launch(
             "diffusion_train", wc, "pipeline.studies.diffusion.train:main",
-            df_specs.train(config, wc, input.subset, os.path.dirname(output.result), output.weights), ranks(DF["train"])),
+            df_specs.train(config, wc, df_specs.subset_path(wc.df_n, wc.seed), df_specs.run_dir(wc.df_n, wc.seed),
+                           df_specs.weights_dir(wc.df_n, wc.seed)), ranks(DF["train"])),
     threads: lambda wc: THREADS * ranks(DF["train"])
     resources:
         **train_resources(DF["train"], runtime=240),
@@ -130,7 +100,7 @@ rule diffusion_evaluate:
     input:
         result=rules.diffusion_train.output.result,
         weights=rules.diffusion_train.output.weights,
-        subset=df_subset("{df_n}", "{seed}"),
+        subset=df_specs.subset_path("{df_n}", "{seed}"),
         images=rules.diffusion_data.output[0],
         feature_weights=rules.diffusion_features.output.weights,
         feature_meta=rules.diffusion_features.output.meta,
@@ -141,9 +111,7 @@ rule diffusion_evaluate:
         spec=lambda wc: as_params(df_specs.evaluate(config, wc)),
     threads: THREADS
     resources:
-        runtime=30,
-        mem_mb=4000,
-        **df_gpu_resources(),
+        **eval_resources(DF["train"]["gpus_per_rank"], runtime=30),
     log:
         "logs/diffusion/evaluate_n{df_n}_s{seed}_step{df_step}.log",
     script:
@@ -164,7 +132,7 @@ rule diffusion_random_features:
 
 rule diffusion_analyse:
     input:
-        rows=[df_eval_row(n, s, step) for n, s, step in DF_EVALS],
+        rows=[df_specs.eval_path(n, s, step) for n, s, step in DF_EVALS],
         rf=rules.diffusion_random_features.output if DF_RF else [],
     output:
         evals=f"{DF_DIR}/evals.parquet",
@@ -187,9 +155,9 @@ rule diffusion_figures:
         fits=rules.diffusion_analyse.output.fits,
         rf_timescales=f"{DF_DIR}/rf/timescales.parquet" if DF_RF else [],
         rf_curves=rules.diffusion_random_features.output if DF_RF else [],
-        early=df_samples(DF_GRID_N, DF_GRID_SEED, DF_GRID_STEPS[0]),
-        late=df_samples(DF_GRID_N, DF_GRID_SEED, DF_GRID_STEPS[-1]),
-        subset=df_subset(DF_GRID_N, DF_GRID_SEED),
+        early=df_specs.samples_path(DF_GRID_N, DF_GRID_SEED, DF_GRID_STEPS[0]),
+        late=df_specs.samples_path(DF_GRID_N, DF_GRID_SEED, DF_GRID_STEPS[-1]),
+        subset=df_specs.subset_path(DF_GRID_N, DF_GRID_SEED),
     output:
         fmem_steps=report(DF_FIGURES["fmem_steps"], category="Diffusion", caption="../report/diffusion_fmem.rst"),
         fmem_steps_per_n=report(DF_FIGURES["fmem_steps_per_n"], category="Diffusion",

@@ -19,17 +19,6 @@ wildcard_constraints:
     rlvr_model=r"base|teacher|distill-s\d+|[a-z]+-s\d+",
 
 
-def rlvr_eval_resources():
-    gpus = RL_CFG["rl"]["train"]["gpus_per_rank"]
-    return dict(runtime=60, mem_mb=4000, **({"gres": f"gpu:{gpus}"} if gpus else {}))
-
-
-def rlvr_task_files(wc):
-    """The user's task files (a declared input: editing them re-runs everything downstream)."""
-    t = RL_CFG["task"]
-    return [p for p in (t["path"], t["heldout_path"]) if p] if t["source"] == "file" else []
-
-
 rule rlvr:
     input:
         f"{RL_DIR}/claims.parquet",
@@ -38,7 +27,7 @@ rule rlvr:
 
 rule rlvr_data:
     input:
-        rlvr_task_files,
+        rl_specs.task_files(config),
     output:
         train=RL_DATA["train.parquet"],
         heldout=RL_DATA["heldout.parquet"],
@@ -154,7 +143,7 @@ rule rlvr_evaluate:
         spec=lambda wc: as_params(rl_specs.evaluate(config, wc)),
     threads: THREADS
     resources:
-        **rlvr_eval_resources(),
+        **eval_resources(RL_CFG["rl"]["train"]["gpus_per_rank"]),
     log:
         "logs/rlvr/evaluate_{rlvr_model}.log",
     script:

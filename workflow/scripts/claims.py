@@ -1,8 +1,9 @@
 """Rule claims: every enabled study's claims rows as one table and its Markdown rendering."""
 from pipeline import job
-from pipeline.claims import assemble
 
 with job.start("claims", snakemake=snakemake) as j:
+    from pipeline.claims import assemble
+
     out = snakemake.output
     table = assemble(list(snakemake.input), out.parquet, out.md)
     j.tracker.log_metrics({"claims": table.num_rows}, step=0)

@@ -64,6 +64,15 @@ def corpus_files(corpus: str) -> list[Path]:
                       f"corpus file ({', '.join(TEXT_SUFFIXES + RECORD_SUFFIXES)}, optionally .gz)")
 
 
+def declared_corpus_files(corpus: str) -> list[str]:
+    """The corpus files as a rule declares them (editing one re-runs tokenisation); a bad path raises, naming it.
+
+    The shipped `kjv` is part of the installed software, not an input: declaring its path inside the
+    venv would re-run tokenisation whenever the venv moves.
+    """
+    return [] if corpus == "kjv" else [str(f) for f in corpus_files(corpus)]
+
+
 def _kjv_chapters() -> Iterator[str]:
     """KJV chapters as documents (verses are too short to test longer contexts)."""
     with open(kjv_path()) as fh:

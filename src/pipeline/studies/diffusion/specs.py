@@ -12,6 +12,36 @@ from typing import Any, Mapping
 
 from pipeline.studies.diffusion import plan
 
+DIR = "results/diffusion"
+
+
+# Where each job's files live (the rule file and the specs share them).
+def run_dir(n, seed) -> str:
+    return f"{DIR}/runs/n{n}/s{seed}"
+
+
+def weights_dir(n, seed) -> str:
+    """The exported weights every evaluation of a run reads (the run's own copies stay in weights/)."""
+    return f"{run_dir(n, seed)}/exports"
+
+
+def subset_path(n, seed) -> str:
+    return f"{DIR}/data/subsets/n{n}_s{seed}.parquet"
+
+
+def eval_path(n, seed, step) -> str:
+    return f"{DIR}/eval/n{n}/s{seed}/step{int(step):08d}.parquet"
+
+
+def samples_path(n, seed, step) -> str:
+    return f"{DIR}/samples/n{n}/s{seed}/step{int(step):08d}.parquet"
+
+
+def image_inputs(config: Mapping[str, Any]) -> list[str]:
+    """An image folder is a declared input (adding or removing images re-runs the data job)."""
+    d = config["studies"]["diffusion"]["data"]
+    return [d["path"]] if d["source"] == "folder" and d["path"] else []
+
 KEY = "studies.diffusion"
 
 

@@ -116,6 +116,12 @@ def checker(config: Mapping[str, Any]) -> str:
     return checker_mode(_rl(config)["task"])
 
 
+def task_files(config: Mapping[str, Any]) -> list[str]:
+    """The user's task files, declared as inputs: editing one re-runs everything downstream."""
+    t = config["studies"]["rlvr"]["task"]
+    return [p for p in (t["path"], t["heldout_path"]) if p] if t["source"] == "file" else []
+
+
 def data(config: Mapping[str, Any]) -> DataSpec:
     return DataSpec(task=_rl(config)["task"])
 
