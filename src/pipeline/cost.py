@@ -13,6 +13,7 @@ job's precision): a floor, since sampling and small networks run far below the s
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import re
 import subprocess
@@ -24,7 +25,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from pipeline.config import REPO, load_config
+from pipeline.config import REPO, load_config, validate_config
 from pipeline.models.transformer import TransformerConfig
 
 # Dense peak TFLOP/s of one H100 SXM: bf16 tensor cores; fp32 without TF32 (PyTorch's default for matmuls).
@@ -115,11 +116,11 @@ def hf_shape(path: str) -> TransformerConfig:
 
 
 def _world(train: Mapping[str, Any]) -> int:
-    return int(train.get("nodes", 1)) * int(train.get("ranks_per_node", 1))
+    return int(train["nodes"]) * int(train["ranks_per_node"])
 
 
 def _micro(train: Mapping[str, Any]) -> int:
-    return max(1, int(train["batch_size"]) // (_world(train) * int(train.get("grad_accum", 1))))
+    return max(1, int(train["batch_size"]) // (_world(train) * int(train["grad_accum"])))
 
 
 def gated_attention(study: Mapping[str, Any], config: Mapping[str, Any]) -> list[Item]:
@@ -187,7 +188,7 @@ def hivemind(study: Mapping[str, Any], config: Mapping[str, Any]) -> list[Item]:
     n_prompts = sum(int(p[s]["limit"] or 100) for s in ("project", "blabber", "infinity_chat") if p[s]["enabled"])
     out = []
     for m in study["models"]:
-        if not m.get("enabled", True) or m["kind"] != "hf":
+        if not m["enabled"] or m["kind"] != "hf":
             continue
         cfg = hf_shape(m["path"])
         seq = 64 + int(gen["max_new_tokens"])
@@ -296,7 +297,9 @@ def dag_jobs(configfiles: list[str]) -> dict[str, int]:
 
 
 def estimate(config: Mapping[str, Any]) -> list[Item]:
-    return [item for name, fn in STUDIES.items() if config["studies"][name].get("enabled")
+    """What each enabled study's jobs cost, from the config as the workflow sees it (validated, defaults filled)."""
+    config = validate_config(copy.deepcopy(dict(config)))
+    return [item for name, fn in STUDIES.items() if config["studies"][name]["enabled"]
             for item in fn(config["studies"][name], config)]
 
 

@@ -56,7 +56,7 @@ def settings() -> dict[str, Any]:
 def identity() -> tuple[str, dict[str, str]]:
     """(rule, wildcards) of a launched job, from PIPELINE_JOB (set by pipeline.launch --job)."""
     value = _json_env(IDENTITY_ENV, '{"rule": "ga_train", "wildcards": {"seed": "0"}}')
-    return str(value["rule"]), {k: str(v) for k, v in value.get("wildcards", {}).items()}
+    return str(value["rule"]), {k: str(v) for k, v in value["wildcards"].items()}
 
 
 def params_of(spec: Any) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def start(study: str, *, snakemake: Any = None, device: str = "cpu", seed: int |
     rank = int(os.environ.get("RANK", "0"))
     with Tracker(study, rule, wildcards=wildcards, params=params_of(params), uri=tracking["uri"],
                  enabled=tracking["enabled"], rank=rank,
-                 system_metrics=bool(tracking.get("system_metrics", False))) as tracker:
+                 system_metrics=bool(tracking["system_metrics"])) as tracker:
         yield Job(study, rule, wildcards, threads, resolved, rank, tracker)
 
 

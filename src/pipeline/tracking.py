@@ -100,9 +100,9 @@ def start_parents(studies: list[str], tracking: Mapping[str, Any]) -> dict[str, 
     Called once by the workflow's `onstart`; the jobs' runs become its children, so the MLflow UI
     groups them by invocation. A failure here never stops the workflow.
     """
-    if not tracking.get("enabled", True) or not studies:
+    if not tracking["enabled"] or not studies:
         return {}
-    uri = resolve_uri(tracking.get("uri"))
+    uri = resolve_uri(tracking["uri"])
     try:
         from mlflow.tracking import MlflowClient
 
@@ -125,7 +125,7 @@ def end_parents(parents: Mapping[str, str], tracking: Mapping[str, Any], status:
     """Mark this invocation's parent runs FINISHED or FAILED (`onsuccess` / `onerror`)."""
     if not parents:
         return
-    uri = resolve_uri(tracking.get("uri"))
+    uri = resolve_uri(tracking["uri"])
     try:
         from mlflow.tracking import MlflowClient
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def launch(spec: dict, nproc: int = 1, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "PIPELINE_LAUNCHER": "auto", "PIPELINE_RUNTIME": json.dumps({"threads": 1, "tracking": {"enabled": False}})}
+           "PIPELINE_LAUNCHER": "auto", "PIPELINE_RUNTIME": json.dumps({"threads": 1, "tracking": {"uri": None, "enabled": False, "system_metrics": False}})}
     env.pop("SLURM_JOB_ID", None)
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)

@@ -62,9 +62,8 @@ def train_resources(t, runtime=60, mem_mb=4000):
     `mpi: srun` tells the SLURM executor that the job starts its own tasks (one per rank);
     `--signal` gives the ranks time to checkpoint before the time limit.
     """
-    ranks_per_node = t.get("ranks_per_node", 1)
-    nodes = t.get("nodes", 1)
-    gpus = ranks_per_node * t.get("gpus_per_rank", 0)
+    ranks_per_node, nodes = t["ranks_per_node"], t["nodes"]
+    gpus = ranks_per_node * t["gpus_per_rank"]
     n = nodes * ranks_per_node
     # The SLURM plugin refuses `tasks` together with `tasks_per_node`, and `mpi` with one task;
     # `mpi` present (even "") runs the rule in the batch step, so the ranks pipeline.launch starts
@@ -86,4 +85,4 @@ def eval_resources(gpus, runtime=60, mem_mb=4000):
 
 
 def ranks(t):
-    return t.get("nodes", 1) * t.get("ranks_per_node", 1)
+    return t["nodes"] * t["ranks_per_node"]

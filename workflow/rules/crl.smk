@@ -33,7 +33,8 @@ rule crl_train:
                               crl_specs.train(config, wc, f"{CRL_DIR}/runs/{wc.crl_net}/seed{wc.seed}")),
     threads: THREADS
     resources:
-        **train_resources({"gpus_per_rank": CRL["train"]["gpus_per_rank"]}, runtime=240),
+        # one process: CRL trains without DeepSpeed, on one device
+        **train_resources({"nodes": 1, "ranks_per_node": 1, "gpus_per_rank": CRL["train"]["gpus_per_rank"]}, runtime=240),
     log:
         "logs/crl/train_{crl_net}_seed{seed}.log",
     shell:
