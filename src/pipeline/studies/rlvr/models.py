@@ -45,7 +45,7 @@ def build(spec: Mapping[str, Any], dtype: str | None = None) -> nn.Module:
         return Transformer(TransformerConfig(**spec["config"]))
     from pipeline.studies.rlvr.hf import load_hf_model
 
-    return load_hf_model(spec["path"], dtype or spec.get("dtype", "float32"))
+    return load_hf_model(spec["path"], dtype or spec["dtype"])
 
 
 def codec(spec: Mapping[str, Any], tokenizer_path: str | os.PathLike):
