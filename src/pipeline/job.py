@@ -19,14 +19,14 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-import torch
-
-from pipeline import runtime
 from pipeline.joblog import to_log
 from pipeline.launch import IDENTITY_ENV, RUNTIME_ENV
 from pipeline.tracking import Tracker
+
+if TYPE_CHECKING:  # torch is imported by `start`: the rule files import this module's specs at DAG build
+    import torch
 
 EXAMPLE_RUNTIME = '{"threads": 1, "tracking": {"uri": null, "enabled": false, "system_metrics": false}}'
 
@@ -74,7 +74,7 @@ class Job:
     rule: str
     wildcards: dict[str, str]
     threads: int
-    device: torch.device
+    device: "torch.device"
     rank: int
     tracker: Tracker = field(repr=False)
 
@@ -93,6 +93,8 @@ def start(study: str, *, snakemake: Any = None, device: str = "cpu", seed: int |
         rule, wildcards = snakemake.rule, {k: str(v) for k, v in snakemake.wildcards.items()}
     else:
         rule, wildcards = identity()
+    from pipeline import runtime
+
     cfg = settings()
     threads, tracking = int(cfg["threads"]), cfg["tracking"]
     resolved = runtime.setup(threads, device, seed)
@@ -101,6 +103,14 @@ def start(study: str, *, snakemake: Any = None, device: str = "cpu", seed: int |
                  enabled=tracking["enabled"], rank=rank,
                  system_metrics=bool(tracking["system_metrics"])) as tracker:
         yield Job(study, rule, wildcards, threads, resolved, rank, tracker)
+
+
+@dataclass(frozen=True)
+class AnalyseSpec:
+    """A study's analysis job: the part of its config block the claims are built from, and the scale label."""
+
+    cfg: dict[str, Any]
+    scale: str
 
 
 def spec_from(cls: type, raw: Mapping[str, Any], what: str = "spec"):

@@ -52,7 +52,7 @@ def test_runs_are_tracked_in_mlflow(smoke_run):
 
     client = MlflowClient(tracking_uri=f"sqlite:///{smoke_run / 'results/mlflow.db'}")
     exp = client.get_experiment_by_name("gated_attention")
-    runs = client.search_runs([exp.experiment_id], filter_string="tags.rule = 'train'")
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.rule = 'ga_train'")
     assert len(runs) == 12
     run = runs[0]
     assert {"study", "rule", "wildcards", "config_hash", "git_commit"} <= set(run.data.tags)
@@ -65,6 +65,20 @@ def test_runs_are_tracked_in_mlflow(smoke_run):
     parent = client.get_run(parents.pop())
     assert parent.data.tags["rule"] == "snakemake" and parent.info.status == "FINISHED"
     assert parent.info.experiment_id == exp.experiment_id
+    assert run.data.tags["wildcards"] == ",".join(f"{k}={run.data.tags[f'wildcard.{k}']}"
+                                                  for k in ("ffn", "gate", "regime", "seed"))
+    # every job of every study is named as Snakemake names its rule, under its study's parent run
+    prefixes = {"gated_attention": "ga_", "crl": "crl_", "diffusion": "diffusion_", "rlvr": "rlvr_",
+                "hivemind": "hivemind_", "data": "", "claims": "claims"}
+    data_rules = {"train_tokenizer", "tokenize_shard", "text_manifest", "bigram_stats"}
+    for study, prefix in prefixes.items():
+        exp = client.get_experiment_by_name(study)
+        jobs = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags["rule"] != "snakemake"]
+        assert jobs, study
+        for r in jobs:
+            rule = r.data.tags["rule"]
+            assert rule.startswith(prefix) and (study != "data" or rule in data_rules), (study, rule)
+            assert r.data.tags.get("mlflow.parentRunId"), (study, rule)
 
 
 def test_figures_are_artifacts_and_the_html_report_builds(smoke_run):
@@ -72,7 +86,7 @@ def test_figures_are_artifacts_and_the_html_report_builds(smoke_run):
 
     client = MlflowClient(tracking_uri=f"sqlite:///{smoke_run / 'results/mlflow.db'}")
     exp = client.get_experiment_by_name("gated_attention")
-    (run,) = client.search_runs([exp.experiment_id], filter_string="tags.rule = 'analyse'")
+    (run,) = client.search_runs([exp.experiment_id], filter_string="tags.rule = 'ga_analyse'")
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"claims.parquet", "sink.png", "loss.png"} <= names
     snakemake(smoke_run, "--configfile", str(SMOKE), "--report", "results/report.html")

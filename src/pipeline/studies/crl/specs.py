@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from pipeline.job import AnalyseSpec  # the same for every study: its block and the scale label
 from pipeline.studies.crl.config import RunConfig, networks as _networks, parse, parse_run, run_block
 
 
@@ -33,14 +34,6 @@ class TrainSpec(RunSpec):
     """One training run: a RunSpec and the directory its checkpoints and outputs go to."""
 
     out_dir: str
-
-
-@dataclass(frozen=True)
-class AnalyseSpec:
-    """Summary table and claims of the whole study (the run directories are the rule's inputs)."""
-
-    cfg: dict[str, Any]  # the whole studies.crl block: the sweep and the claims' thresholds
-    scale: str
 
 
 def block(config: Mapping[str, Any]) -> dict[str, Any]:

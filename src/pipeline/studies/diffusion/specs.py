@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from pipeline.job import AnalyseSpec  # the same for every study: its block and the scale label
 from pipeline.studies.diffusion import plan
 
 DIR = "results/diffusion"
@@ -106,14 +107,6 @@ class RandomFeaturesSpec:
     """The analytic random-features experiment."""
 
     random_features: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class AnalyseSpec:
-    """Timescales, their scaling with n, and the claims."""
-
-    cfg: dict[str, Any]
-    scale: str
 
 
 @dataclass(frozen=True)

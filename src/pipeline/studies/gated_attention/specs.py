@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from pipeline.job import AnalyseSpec  # the same for every study: its block and the scale label
+
 
 @dataclass(frozen=True)
 class TrainSpec:
@@ -37,13 +39,6 @@ class EvalSpec:
     ffn: str
     device: str
 
-
-@dataclass(frozen=True)
-class AnalyseSpec:
-    """Claims and figures of the whole study."""
-
-    cfg: dict[str, Any]
-    scale: str
 
 
 def train_config(ga: Mapping[str, Any], regime: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from pipeline.job import AnalyseSpec  # the same for every study: its block and the scale label
 from pipeline.studies.hivemind.population import check_paths, decodings
 from pipeline.studies.hivemind.prompts import prompt_files
 
@@ -42,14 +43,6 @@ class EmbedSpec:
 
     embedding: dict[str, Any]
     device: str
-
-
-@dataclass(frozen=True)
-class AnalyseSpec:
-    """Similarity tables, summary and claims: the `analysis` block plus seed, rl_pairs and the embedder used."""
-
-    cfg: dict[str, Any]
-    scale: str
 
 
 @dataclass(frozen=True)
