@@ -16,6 +16,8 @@ numbers depend on the machine and on whatever else runs on it.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import tempfile
 import time
@@ -44,25 +46,36 @@ def sampling_rate(model, prompts, new_tokens: int, use_cache: bool, device: torc
 
 
 def rl_rate(steps: int, device: str, threads: int) -> tuple[float, float]:
-    """(median steps/s, mean reward) of GRPO on a freshly trained-for-nothing base."""
-    from pipeline.studies.rlvr import base, models, rl
+    """(median steps/s, mean reward) of GRPO on a freshly trained-for-nothing base.
+
+    The specs are the study's own (`specs.base`, `specs.rl` from the default config), pointed at a
+    temporary directory; the jobs run as they do under Snakemake, through `pipeline.job`.
+    """
+    from dataclasses import asdict, replace
+
+    from pipeline.config import load_config, validate_config
+    from pipeline.launch import IDENTITY_ENV, RUNTIME_ENV
+    from pipeline.studies.rlvr import base, rl, specs
     from pipeline.studies.rlvr.task import write_task
 
+    os.environ[RUNTIME_ENV] = json.dumps({"threads": threads, "tracking": {"uri": None, "enabled": False,
+                                                                           "system_metrics": False}})
+    config = validate_config(load_config())
+    config["train"]["device"] = device
+    study = config["studies"]["rlvr"]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        task = {"source": "generated", "n_terms": [2], "digits": 2, "cot": False, "n_train": 2000,
-                "n_heldout": 50, "seed": 0, "path": None, "heldout_path": None, "checker": "strict"}
-        write_task(task, tmp / "train.parquet", tmp / "heldout.parquet", tmp / "tok.json")
-        common = {"tokenizer": str(tmp / "tok.json"), "data": str(tmp / "train.parquet"), "threads": threads,
-                  "device": device, "seed": 0, "tracking": {"enabled": False}}
-        train = {"steps": 1, "batch_size": 64, "lr": 1e-3, "warmup": 0, "schedule": "constant", "grad_clip": 1.0,
-                 "ckpt_every": 0}
-        base.run_sft({**common, "out_dir": str(tmp / "base"), "rule": "base", "train": train,
-                      "model": {"kind": "spine", "d_model": 64, "n_layers": 3, "n_heads": 4, "max_seq_len": 32}})
-        rl.run_rl({**common, "out_dir": str(tmp / "rl"), "init": str(tmp / "base"), "checker": "strict",
-                   "rule": "rl", "train": {**train, "steps": steps, "lr": 3e-4},
-                   "rl": {"algorithm": "grpo", "group_size": 8, "temperature": 1.0, "top_p": 1.0,
-                          "max_new_tokens": 6, "kl_coef": 0.0}})
+        files = {"data": str(tmp / "train.parquet"), "tokenizer": str(tmp / "tok.json")}
+        write_task({**study["task"], "n_train": 2000, "n_heldout": 50, "checker": "strict"}, files["data"],
+                   tmp / "heldout.parquet", files["tokenizer"])
+        os.environ[IDENTITY_ENV] = json.dumps({"rule": "rlvr_base", "wildcards": {}})
+        base.run_sft(asdict(replace(specs.base(config), out_dir=str(tmp / "base"), **files,
+                                    train={**study["base"]["train"], "steps": 1, "ckpt_every": 0})))
+        os.environ[IDENTITY_ENV] = json.dumps({"rule": "rlvr_rl", "wildcards": {"rlvr_algo": "grpo", "seed": "0"}})
+        run = replace(specs.rl(config, {"rlvr_algo": "grpo", "seed": "0"}), out_dir=str(tmp / "rl"),
+                      init=str(tmp / "base"), checker="strict", **files,
+                      train={**study["rl"]["train"], "steps": steps, "ckpt_every": 0})
+        rl.run_rl(asdict(run))
         rows = read_parquet(tmp / "rl/metrics.parquet").to_pylist()
     times = [r["step_time"] for r in rows[1:]] or [rows[0]["step_time"]]
     return 1.0 / statistics.median(times), statistics.mean(r["reward"] for r in rows)
