@@ -14,11 +14,13 @@ Every claims row in every study is decided here, so a reader has one set of choi
   residual SD floored at the resolution the fitted quantity is measured at.
 - A noise floor: the spread per unit never drops below `floor`, the sampling SD of one
   evaluation of the effect (a count's Poisson SD, a pass rate's binomial SD, a loss's
-  standard error over windows). Identical per-seed values (1, 1 spikes) then give an
-  interval as wide as one evaluation's noise, never a zero-width one.
+  standard error over windows, paired window by window when two models share them).
+  Identical per-seed values (1, 1 spikes) then give an interval as wide as one
+  evaluation's noise, never a zero-width one.
 - Every source of sampling noise enters the interval: a baseline evaluated once and shared
-  by every seed (the one base model in RLVR) does not average out over seeds, so its
-  standard error `shared_se` is added in quadrature to the standard error of the mean.
+  by every seed (the one base model in RLVR; the validation windows every gated-attention
+  seed is scored on) does not average out over seeds, so its standard error `shared_se`
+  is added in quadrature to the standard error of the mean.
 - The verdict (`decide`): `reproduced` when the whole 95% interval of the effect (oriented
   so that positive supports the paper) lies above the margin, `not reproduced` when it lies
   at or below it, otherwise `inconclusive`; a failed precondition is `inconclusive` with its

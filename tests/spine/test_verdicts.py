@@ -16,7 +16,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pytest
 
 from pipeline.config import load_config
@@ -96,11 +95,13 @@ def _hivemind(tmp: Path, world: str) -> list:
 # --------------------------------------------------------------------------- gated attention
 def _gated(tmp: Path, world: str) -> list:
     from pipeline.studies.gated_attention.analysis import build_claims, load_evals
+    from pipeline.studies.gated_attention.evaluate import loss_rows, row
 
     ga = DEFAULT["gated_attention"]  # the RoPE presets' context multipliers, so the context row can form
     cfg = {**ga, "ffns": ["dense"], "eval": {**ga["eval"], "context_multipliers": [1, 2, 4]},
            "stress": {**ga["stress"], "enabled": True}}
     longest = max(cfg["eval"]["context_multipliers"])
+    difficulty = np.random.default_rng(0).normal(0, 0.3, size=(2, 16))  # per validation window, shared by all models
     paths = []
     for seed in range(3):
         e, j = 0.01 * seed, 0.003 * seed**2  # j: the paired effect varies by seed, as real runs do
@@ -122,14 +123,16 @@ def _gated(tmp: Path, world: str) -> list:
         if world == "no_massive":
             runs["none"]["peak"] = 3.0 + seed
         for gate, r in runs.items():
+            rng = np.random.default_rng([seed, len(gate)])
             for regime in ("main", "stress"):
                 rows = [("diverged", r["div"] if regime == "main" else 0.0), ("spikes", r["spikes"] if regime == "stress" else 0),
-                        ("val_loss_x1", r["x1"]), ("val_loss_x1_se", 0.01),
-                        (f"val_loss_beyond_x{longest}", r["beyond"]), (f"val_loss_beyond_x{longest}_se", 0.02),
                         ("first_token_attn_mean", r["attn"]), ("first_token_attn_uniform", 0.05),
                         ("sink_rate", r["rate"]), ("bos_resid_peak", r["peak"]), ("bos_value_ratio_min", 0.3)]
+                rows = [row(m, v) for m, v in rows]
+                for k, (metric, level) in enumerate((("val_loss_x1", r["x1"]), (f"val_loss_beyond_x{longest}", r["beyond"]))):
+                    rows += loss_rows(metric, level + difficulty[k] + rng.normal(0, 0.01, difficulty.shape[1]))
                 p = tmp / f"dense_{gate}_{regime}_s{seed}.parquet"
-                write_parquet([{"metric": m, "layer": -1, "head": -1, "value": float(v)} for m, v in rows], p)
+                write_parquet(rows, p)
                 paths.append(str(p))
     return build_claims(load_evals(paths), cfg, "test")
 

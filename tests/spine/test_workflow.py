@@ -34,6 +34,17 @@ def test_smoke_preset_end_to_end(smoke_run):
     assert {"val_loss_x1", "val_loss_x1_se", "first_token_attn", "first_token_attn_head", "sink_rate", "bos_resid_peak",
             "bos_value_ratio_head", "gate_trigger_head", "gate_other_head", "val_loss_copy", "max_abs_hidden",
             "mean_gate", "spikes"} <= metrics
+    # the loss per validation window (paired across models by the claims) averages to the scalar, which MLflow tracks
+    windows = [r["value"] for r in ev if r["metric"] == "val_loss_x1" and r["window"] >= 0]
+    (scalar,) = [r["value"] for r in ev if r["metric"] == "val_loss_x1" and r["window"] == -1 and r["layer"] == -1]
+    assert len(windows) > 1 and scalar == pytest.approx(sum(windows) / len(windows))
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{smoke_run / 'results/mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("gated_attention").experiment_id],
+                                filter_string="tags.rule = 'ga_evaluate' and tags.wildcards = "
+                                              "'ffn=dense,gate=elementwise,regime=main,seed=0'")
+    assert run.data.metrics["val_loss_x1"] == pytest.approx(scalar)
     assert not (smoke_run / "results/data/text/manifest.json").exists()  # the synthetic task tokenises nothing
     train = read_parquet(smoke_run / GA / "runs/dense_elementwise_main_s0/metrics.parquet").column_names
     assert {"loss_copy", "loss_bigram"} <= set(train)

@@ -9,4 +9,5 @@ with job.start(STUDY, snakemake=snakemake, device=spec.device, seed=0, params=sp
 
     i = snakemake.input
     table = evaluate(spec, i.weights, i.metrics, i.data, snakemake.output[0], j.device)
-    j.tracker.log_metrics({r["metric"]: r["value"] for r in table.to_pylist() if r["layer"] == -1}, step=0)
+    scalars = {r["metric"]: r["value"] for r in table.to_pylist() if r["layer"] == -1 and r["window"] == -1}
+    j.tracker.log_metrics(scalars, step=0)

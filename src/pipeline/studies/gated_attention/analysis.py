@@ -27,20 +27,25 @@ def _key(path: str | Path) -> dict[str, Any]:
 
 def load_evals(paths: list[str]) -> dict[tuple, dict[str, Any]]:
     """(ffn, gate, regime, seed) → {metric: scalar, "layers": {metric: per-layer list},
-    "heads": {metric: [layers, heads] array}}."""
+    "heads": {metric: [layers, heads] array}, "windows": {metric: per-validation-window array}}."""
     out: dict[tuple, dict[str, Any]] = {}
     for p in paths:
         k = _key(p)
         rows = read_parquet(p).to_pylist()
-        d: dict[str, Any] = {r["metric"]: r["value"] for r in rows if r["layer"] == -1}
+        d: dict[str, Any] = {r["metric"]: r["value"] for r in rows if r["layer"] == -1 and r["window"] == -1}
         per_layer: dict[str, list[float]] = defaultdict(list)
         per_head: dict[str, dict[tuple[int, int], float]] = defaultdict(dict)
+        per_window: dict[str, dict[int, float]] = defaultdict(dict)
+        for r in rows:
+            if r["window"] >= 0:
+                per_window[r["metric"]][r["window"]] = r["value"]
         for r in sorted((r for r in rows if r["layer"] >= 0), key=lambda r: r["layer"]):
-            if r.get("head", -1) >= 0:
+            if r["head"] >= 0:
                 per_head[r["metric"]][(r["layer"], r["head"])] = r["value"]
             else:
                 per_layer[r["metric"]].append(r["value"])
         d["layers"] = dict(per_layer)
+        d["windows"] = {m: np.array([w[i] for i in sorted(w)]) for m, w in per_window.items()}
         d["heads"] = {}
         for metric, cells in per_head.items():
             grid = np.full((max(i for i, _ in cells) + 1, max(j for _, j in cells) + 1), np.nan)
@@ -59,16 +64,36 @@ def _pairs(evals, ffn: str, gate: str, regime: str, metric: str) -> tuple[list[f
     return gated, vanilla, seeds
 
 
-def _se_floor(evals, ffn: str, gate: str, regime: str, metrics: list[str]) -> float:
-    """Sampling SD of one evaluation of a paired difference of `metrics` (their SEs over
-    validation windows, added in quadrature for both models, averaged over seeds)."""
-    var = 0.0
+def window_noise(evals, ffn: str, gate: str, regime: str, metrics: list[str]) -> tuple[float, float]:
+    """(floor, shared_se) of the paired loss effect, from the losses per validation window.
+
+    Every model is scored on the same windows, so gated − vanilla is taken window by window (a
+    window's difficulty cancels). `floor`: the sampling SD of one seed's paired effect (the SE of
+    its per-window differences; the metrics' variances add, their windows taken as independent).
+    `shared_se`: the same windows serve every seed, so their sampling noise does not average out
+    over seeds; it is the SE of the seed-averaged per-window differences (`pipeline.stats`).
+    """
+    per_seed, shared = [], 0.0
     for m in metrics:
-        for g in (gate, "none"):
-            se = [d.get(f"{m}_se", math.nan) for (f, gg, r, _), d in evals.items() if (f, gg, r) == (ffn, g, regime)]
-            se = [x for x in se if math.isfinite(x)]
-            var += float(np.mean(np.square(se))) if se else 0.0
-    return math.sqrt(var)
+        diffs = []
+        for (f, g, r, s), d in sorted(evals.items()):
+            if (f, g, r) != (ffn, gate, regime) or (ffn, "none", regime, s) not in evals:
+                continue
+            a, b = d["windows"].get(m), evals[(ffn, "none", regime, s)]["windows"].get(m)
+            if a is None or b is None or a.shape != b.shape:
+                raise ValueError(f"{m}: seed {s} of {ffn}/{gate} and vanilla were not scored on the same "
+                                 "validation windows (re-run their evaluations)")
+            if np.isfinite(a).all() and np.isfinite(b).all() and a.size > 1:
+                diffs.append(a - b)
+        if diffs:
+            per_seed.append(np.mean([x.var(ddof=1) / x.size for x in diffs]))
+            mean = np.mean(diffs, axis=0)
+            shared += float(mean.var(ddof=1) / mean.size)
+    return math.sqrt(float(np.sum(per_seed))), math.sqrt(shared)
+
+
+def _windows(evals: dict, metric: str) -> int:
+    return max((d["windows"][metric].size for d in evals.values() if metric in d["windows"]), default=0)
 
 
 def _mean(values: list[float]) -> float:
@@ -110,16 +135,18 @@ def build_claims(evals: dict, cfg: dict[str, Any], scale: str) -> list[Claim]:
     claims: list[Claim] = []
     longest = max(ev["context_multipliers"])
     for ffn in cfg["ffns"]:
-        def row(claim, metric, floor, precondition=(True, ""), regime="main", higher=False, note=""):
+        def row(claim, metric, floor, precondition=(True, ""), regime="main", higher=False, note="", shared_se=0.0):
             g, v, _ = _pairs(evals, ffn, gate, regime, metric)
             claims.append(judge(study=STUDY, claim=f"{claim} ({ffn}, {gate} gate)", metric=metric, values=g,
-                                baselines=v, scale=scale, higher_is_claimed=higher, floor=floor,
+                                baselines=v, scale=scale, higher_is_claimed=higher, floor=floor, shared_se=shared_se,
                                 precondition=precondition, note=note))
 
         _, van_div, _ = _pairs(evals, ffn, gate, "main", "diverged")
         no_div = (not any(van_div), "a vanilla run diverged at the base learning rate")
-        row("lower validation loss at equal tokens", "val_loss_x1",
-            _se_floor(evals, ffn, gate, "main", ["val_loss_x1"]), no_div)
+        floor, shared = window_noise(evals, ffn, gate, "main", ["val_loss_x1"])
+        row("lower validation loss at equal tokens", "val_loss_x1", floor, no_div, shared_se=shared,
+            note=f"paired over {_windows(evals, 'val_loss_x1')} validation windows: one seed's noise {floor:.2g}, "
+                 f"the shared windows' {shared:.2g}")
         # No per-evaluation SE is recorded for the sink and activation metrics yet: their floor is 0.
         sink_pre, sink_note = sink_precondition(evals, ffn, gate, ev)
         row("less attention on the first token (no sink)", "first_token_attn_mean", 0.0, sink_pre, note=sink_note)
@@ -160,14 +187,17 @@ def _context_claim(evals: dict, ffn: str, gate: str, longest: int, no_div: tuple
     g_far, v_far, _ = _pairs(evals, ffn, gate, "main", beyond)
     g_one, v_one, _ = _pairs(evals, ffn, gate, "main", "val_loss_x1")
     g_deg, v_deg = np.subtract(g_far, g_one), np.subtract(v_far, v_one)
-    floor = _se_floor(evals, ffn, gate, "main", [beyond, "val_loss_x1"])
-    van = t_interval(v_deg, floor=floor / math.sqrt(2))
+    floor, shared = window_noise(evals, ffn, gate, "main", [beyond, "val_loss_x1"])
+    own = math.sqrt(sum(_mean([d[f"{m}_se"] ** 2 for (f, g, r, _), d in evals.items() if (f, g, r) == (ffn, "none", "main")])
+                        for m in (beyond, "val_loss_x1")))  # vanilla's own windows: nothing to pair with
+    own = own if math.isfinite(own) else 0.0  # no finite vanilla run: the interval is undefined anyway
+    van = t_interval(v_deg, floor=own, shared_se=own)
     pre = no_div
     if pre[0] and not (van.finite and van.low > 0):
         pre = (False, f"vanilla's loss does not rise beyond the training length (degradation {van.estimate:.3f}, "
                       f"95% CI [{van.low:.3f}, {van.high:.3f}]): nothing for the gate to improve")
     return judge(study=STUDY, claim=claim, metric=metric, values=g_deg, baselines=v_deg, scale=scale,
-                 higher_is_claimed=False, floor=floor, precondition=pre,
+                 higher_is_claimed=False, floor=floor, shared_se=shared, precondition=pre,
                  note=f"value: gated degradation, baseline: vanilla degradation; ×{longest} length")
 
 

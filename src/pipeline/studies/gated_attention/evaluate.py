@@ -1,8 +1,9 @@
 """Evaluate one trained model: loss, attention sink, massive activations, gate sparsity,
 loss spikes and perplexity beyond the training length.
 
-Rows are (metric, layer, head, value); layer and head are -1 where a value is not per layer or
-per head. The sink is measured as the field does (`pipeline.metrics.attention`): query 0
+Rows are (metric, layer, head, window, value); layer, head and window are -1 where a value is not
+per layer, per head or per validation window. The losses are also kept per window: every model is
+scored on the same windows, so the analysis can pair gated and vanilla window by window. The sink is measured as the field does (`pipeline.metrics.attention`): query 0
 excluded from the first-token mean, Gu et al.'s Sink_1^eps per (layer, head), the BOS
 residual-norm peak and value-norm drain; on Bigram-Backcopy the loss and the gate are also
 split by position class (backcopy targets / trigger queries vs the rest).
@@ -58,13 +59,20 @@ def position_losses(model: torch.nn.Module, windows: torch.Tensor, batch_size: i
     return np.concatenate(out)
 
 
-def mean_and_se(x: np.ndarray) -> tuple[float, float]:
-    """Mean over windows and its standard error (the evaluation's sampling noise)."""
-    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
+def row(metric: str, value: float, layer: int = -1, head: int = -1, window: int = -1) -> dict[str, Any]:
+    return {"metric": metric, "layer": layer, "head": head, "window": window, "value": float(value)}
+
+
+def loss_rows(metric: str, per_window: np.ndarray) -> list[dict[str, Any]]:
+    """A loss over validation windows: its mean, its standard error (the evaluation's sampling
+    noise) and one row per window, which the analysis pairs across models."""
+    x = np.asarray(per_window, dtype=float)
+    se = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
+    return [row(metric, x.mean()), row(f"{metric}_se", se), *(row(metric, v, window=w) for w, v in enumerate(x))]
 
 
 def evaluate(spec: EvalSpec, weights: str, metrics: str, data_path: str, out: str, device: torch.device) -> pa.Table:
-    """Every per-run metric of one trained model, as rows (metric, layer, head, value) written to `out`."""
+    """Every per-run metric of one trained model, as rows (metric, layer, head, window, value) written to `out`."""
     init("cpu" if device.type == "cpu" else "cuda")
     val = data_source({**spec.data, "path": data_path}, "val")
     model = build_model(spec.model, spec.gate, spec.ffn, val.vocab_size, ep_size=1)
@@ -77,7 +85,7 @@ def evaluate(spec: EvalSpec, weights: str, metrics: str, data_path: str, out: st
     rows: list[dict[str, Any]] = []
 
     def add(metric: str, value: float, layer: int = -1, head: int = -1) -> None:
-        rows.append({"metric": metric, "layer": layer, "head": head, "value": float(value)})
+        rows.append(row(metric, value, layer, head))
 
     def add_heads(metric: str, values: np.ndarray) -> None:
         for (layer, head), v in np.ndenumerate(values):
@@ -90,16 +98,14 @@ def evaluate(spec: EvalSpec, weights: str, metrics: str, data_path: str, out: st
     n = ev["batches"] * ev["batch_size"]
     for mult in ev["context_multipliers"]:
         length = mult * seq_len
-        per = (position_losses(model, val.fixed(max(1, n // mult), length - 1), max(1, ev["batch_size"] // mult),
-                               device) if finite else np.full((1, length - 1), math.nan))
-        loss, se = mean_and_se(per.mean(axis=1))
-        add(f"val_loss_x{mult}", loss)
-        add(f"val_loss_x{mult}_se", se)
+        windows = max(1, n // mult)  # a diverged run gets as many (NaN) windows as the others, to stay paired
+        per = (position_losses(model, val.fixed(windows, length - 1), max(1, ev["batch_size"] // mult), device)
+               if finite else np.full((windows, length - 1), math.nan))
+        rows += loss_rows(f"val_loss_x{mult}", per.mean(axis=1))
+        loss = float(per.mean(axis=1).mean())
         add(f"val_ppl_x{mult}", math.exp(loss) if math.isfinite(loss) and loss < 50 else math.inf)
         if mult > 1:  # only the positions beyond the training length (seq_len - 1 inputs in training)
-            loss, se = mean_and_se(per[:, seq_len - 1:].mean(axis=1))
-            add(f"val_loss_beyond_x{mult}", loss)
-            add(f"val_loss_beyond_x{mult}_se", se)
+            rows += loss_rows(f"val_loss_beyond_x{mult}", per[:, seq_len - 1:].mean(axis=1))
     stats = Stats()
     probe = val.fixed(ev["batch_size"], seq_len - 1)
     if finite:
