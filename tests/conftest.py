@@ -96,6 +96,14 @@ def rehearsal_run(tmp_path_factory) -> Path:
     return work
 
 
+# xdist (--dist loadgroup) hands out the groups with most tests first (smoke, cluster), then the rest in
+# collection order. The rehearsal is one test of ~15 minutes: collected late, it once ran alone for 20
+# minutes while the other worker idled, so it is moved to the front of that order.
+def _after_the_rehearsal(item) -> bool:
+    mark = item.get_closest_marker("xdist_group")
+    return not (mark and mark.args and mark.args[0] == "rehearsal")
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items):
     for item in items:
@@ -103,6 +111,7 @@ def pytest_collection_modifyitems(items):
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.xdist_group(fixture.removesuffix("_run")))
                 item.add_marker(pytest.mark.slow)
+    items.sort(key=_after_the_rehearsal)
 
 
 @pytest.fixture(scope="session")

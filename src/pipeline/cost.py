@@ -124,18 +124,18 @@ def _micro(train: Mapping[str, Any]) -> int:
 
 
 def gated_attention(study: Mapping[str, Any], config: Mapping[str, Any]) -> list[Item]:
-    m, t, ev = study["model"], study["train"], study["eval"]
-    seq = int(m["seq_len"])
+    from pipeline.studies.gated_attention.specs import model_config, regimes, train_config
+
+    ev = study["eval"]
     out = []
-    regimes = [("main", ffn, int(t["steps"])) for ffn in study["ffns"]]
-    if study["stress"]["enabled"]:
-        regimes.append(("stress", study["stress"]["ffn"], int(study["stress"]["steps"])))
-    for regime, ffn, steps in regimes:
+    for regime, ffn in regimes(study):
+        m, t = model_config(study, regime), train_config(study, regime)
+        seq = int(m["seq_len"])
         for gate in ("none", study["gate"]):
             cfg = TransformerConfig(vocab_size=int(config["data"]["text"]["vocab_size"]), d_model=m["d_model"],
                                     n_layers=m["n_layers"], n_heads=m["n_heads"], max_seq_len=seq, gate=gate, ffn=ffn,
                                     n_experts=m["n_experts"], top_k=m["top_k"], ep_size=m["ep_size"])
-            train = cfg.flops_per_token(seq) * steps * int(t["batch_size"]) * seq
+            train = cfg.flops_per_token(seq) * int(t["steps"]) * int(t["batch_size"]) * seq
             evals = sum(cfg.flops_per_token(seq * k) / 3 * int(ev["batches"]) * int(ev["batch_size"]) * seq
                         for k in ev["context_multipliers"])
             mem = transformer_memory(cfg, _micro(t), seq, t["precision"], int(t["zero_stage"]), _world(t))

@@ -11,7 +11,7 @@ from pipeline.studies.gated_attention.evaluate import loss_rows, row
 
 UNIFORM = 0.06
 CFG = load_config("config/config.yaml")["studies"]["gated_attention"]
-CFG = {**CFG, "ffns": ["dense"], "stress": {**CFG["stress"], "enabled": False}}
+CFG = {**CFG, "ffns": ["dense"], "stress": {**CFG["stress"], "enabled": False}, "text": {**CFG["text"], "enabled": False}}
 GATE = CFG["gate"]
 
 
@@ -27,11 +27,32 @@ def write_eval(path, first_token=0.08, sink_rate=0.67, bos_peak=1.0, losses=np.o
 
 def claims(tmp_path, vanilla, gated):
     """vanilla/gated: per seed, write_eval's keyword arguments."""
+    return {c.metric: c for c in claim_list(tmp_path, {"main": (vanilla, gated)})}
+
+
+def claim_list(tmp_path, runs, cfg=CFG):
+    """runs: regime → (vanilla, gated), each per seed write_eval's keyword arguments."""
+    tmp_path.mkdir(exist_ok=True)
     paths = []
-    for gate, runs in (("none", vanilla), (GATE, gated)):
-        for seed, values in enumerate(runs):
-            paths.append(write_eval(tmp_path / f"dense_{gate}_main_s{seed}.parquet", **values))
-    return {c.metric: c for c in build_claims(load_evals(paths), CFG, "test")}
+    for regime, (vanilla, gated) in runs.items():
+        for gate, per_seed in (("none", vanilla), (GATE, gated)):
+            for seed, values in enumerate(per_seed):
+                paths.append(write_eval(tmp_path / f"dense_{gate}_{regime}_s{seed}.parquet", **values))
+    return build_claims(load_evals(paths), cfg, "test")
+
+
+def test_the_text_pair_judges_the_loss_claim(tmp_path):
+    """With the text pair on, the one loss row is the text pair's: a gain there is found, and the main
+    (synthetic) task's flat loss is not judged; with it off, the main task's flat loss is judged."""
+    rng = np.random.default_rng(2)
+    windows = 3.0 + rng.normal(0, 0.5, 64)
+    losses = lambda shift: [dict(losses=windows + shift + rng.normal(0, 0.005, 64)) for _ in range(3)]  # noqa: E731
+    runs = {"main": (losses(0.0), losses(0.0)), "text": (losses(0.0), losses(-0.05))}
+    on = {**CFG, "text": {**CFG["text"], "enabled": True}}
+    rows = [c for c in claim_list(tmp_path / "on", runs, on) if c.metric == "val_loss_x1"]
+    assert len(rows) == 1 and "text pair" in rows[0].claim and rows[0].verdict == "reproduced", rows
+    rows = [c for c in claim_list(tmp_path / "off", runs, CFG) if c.metric == "val_loss_x1"]
+    assert len(rows) == 1 and "text pair" not in rows[0].claim and rows[0].verdict == "inconclusive", rows
 
 
 def test_either_sink_criterion_suffices(tmp_path):

@@ -35,6 +35,9 @@ def set_key(cfg, dotted, value):
     ("studies.gated_attention.model.n_layers", 0, "studies.gated_attention.model.n_layers"),
     ("studies.gated_attention.gate", "additive", "studies.gated_attention.gate"),
     ("studies.nonexistent_study", {"enabled": True}, "studies.nonexistent_study"),  # no such study
+    ("studies.gated_attention.text.model.heads", 2, "studies.gated_attention.text.model.heads"),  # not a model key
+    # the main task on text: the loss claim is judged on it, so the extra text pair must be off
+    ("studies.gated_attention.data.source", "text", "studies.gated_attention.text.enabled"),
     ("data.text.val_fraction", 0.9, "data.text.val_fraction"),
     ("train.device", "tpu", "train.device"),
 ])

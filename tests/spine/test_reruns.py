@@ -39,9 +39,11 @@ CASES = [
     ("tracking.enabled", False, {}),
     ("tracking.system_metrics", True, {}),
     ("train.threads", 2, {}),
-    ("studies.gated_attention.train.lr", 0.002, {"ga_train": 8, **dict.fromkeys(GA_TAIL)}),
+    # main and text pair (its train block is the main one with steps replaced): 8 + 4 runs; no tokenizer
+    ("studies.gated_attention.train.lr", 0.002, {"ga_train": 12, **dict.fromkeys(GA_TAIL)}),
     ("studies.gated_attention.stress.lr", 0.06, {"ga_train": 4, **dict.fromkeys(GA_TAIL)}),
-    ("studies.gated_attention.eval.spike_factor", 2.0, {"ga_evaluate": 12, "ga_analyse": 1, "claims": 1}),
+    ("studies.gated_attention.text.train.steps", 7, {"ga_train": 4, **dict.fromkeys(GA_TAIL)}),
+    ("studies.gated_attention.eval.spike_factor", 2.0, {"ga_evaluate": 16, "ga_analyse": 1, "claims": 1}),
     ("studies.crl.algo.critic_lr", 1e-3, {"crl_train": 6, **dict.fromkeys(CRL_TAIL)}),
     ("studies.diffusion.train.lr", 2e-3, {"diffusion_train": 2, **dict.fromkeys(DF_TAIL)}),
     ("studies.rlvr.rl.kl_coef", 0.1, {"rlvr_rl": 2, **dict.fromkeys(RL_TAIL)}),

@@ -124,8 +124,8 @@ def _gated(tmp: Path, world: str) -> list:
             runs["none"]["peak"] = 3.0 + seed
         for gate, r in runs.items():
             rng = np.random.default_rng([seed, len(gate)])
-            for regime in ("main", "stress"):
-                rows = [("diverged", r["div"] if regime == "main" else 0.0), ("spikes", r["spikes"] if regime == "stress" else 0),
+            for regime in ("main", "stress", "text"):  # the default judges the loss claim on the text pair
+                rows = [("diverged", r["div"] if regime != "stress" else 0.0), ("spikes", r["spikes"] if regime == "stress" else 0),
                         ("first_token_attn_mean", r["attn"]), ("first_token_attn_uniform", 0.05),
                         ("sink_rate", r["rate"]), ("bos_resid_peak", r["peak"]), ("bos_value_ratio_min", 0.3)]
                 rows = [row(m, v) for m, v in rows]

@@ -1,22 +1,20 @@
 # Paper 2 — gated attention: {vanilla, gated} × {dense, MoE} × seeds at equal tokens, plus a
-# learning-rate stress pair; evaluation per run; claims and figures. Specs: pipeline.studies.gated_attention.specs.
+# learning-rate stress pair and a pair on text beside a synthetic main task; evaluation per run; claims and figures. Specs: pipeline.studies.gated_attention.specs.
 from pipeline.studies.gated_attention import specs as ga_specs
 
 GA = study_cfg("gated_attention")
 GA_DIR = "results/gated_attention"
-GA_RUNS = [f"{ffn}_{gate}_main_s{seed}" for ffn in GA["ffns"] for gate in ("none", GA["gate"]) for seed in GA["seeds"]]
-if GA["stress"]["enabled"]:
-    GA_RUNS += [f"{GA['stress']['ffn']}_{gate}_stress_s{seed}" for gate in ("none", GA["gate"]) for seed in GA["seeds"]]
+GA_RUNS = [f"{ffn}_{gate}_{regime}_s{seed}" for regime, ffn in ga_specs.regimes(GA)
+           for gate in ("none", GA["gate"]) for seed in GA["seeds"]]
 GA_FIGURES = {k: f"{GA_DIR}/figures/{k}.png" for k in ("loss", "sink", "activation", "context")}
-# The data every run trains and evaluates on: fresh Bigram-Backcopy sequences (from the corpus's
+# What a regime's runs train and evaluate on: fresh Bigram-Backcopy sequences (from the corpus's
 # bigram counts, no tokenising) or windows of the tokenised corpus.
-GA_DATA = "results/data/bigram/stats.json" if GA["data"]["source"] == "bigram_backcopy" else f"{TEXT_DIR}/manifest.json"
-
+GA_DATA = lambda wc: ga_specs.data_file(GA, wc.regime, TEXT_DIR)
 
 wildcard_constraints:
     ffn="dense|moe",
     gate="none|headwise|elementwise",
-    regime="main|stress",
+    regime="main|stress|text",
 
 
 rule gated_attention:
@@ -34,7 +32,7 @@ rule ga_train:
     params:
         # a params function of wildcards only: Snakemake leaves one that takes `output` out of its re-run trigger
         cmd=lambda wc: launch("ga_train", wc, "pipeline.studies.gated_attention.train:main",
-                              ga_specs.train(config, wc, GA_DATA, GA_DIR), ranks(ga_specs.train_config(GA, wc.regime))),
+                              ga_specs.train(config, wc, GA_DATA(wc), GA_DIR), ranks(ga_specs.train_config(GA, wc.regime))),
     threads: lambda wc: THREADS * ranks(GA["train"])
     resources:
         **train_resources(GA["train"]),

@@ -15,7 +15,7 @@ from pipeline.plots import savefig, subplots
 from pipeline.stats import t_interval
 from pipeline.studies.gated_attention import STUDY
 
-RUN = re.compile(r"(?P<ffn>dense|moe)_(?P<gate>none|headwise|elementwise)_(?P<regime>main|stress)_s(?P<seed>\d+)")
+RUN = re.compile(r"(?P<ffn>dense|moe)_(?P<gate>none|headwise|elementwise)_(?P<regime>main|stress|text)_s(?P<seed>\d+)")
 
 
 def _key(path: str | Path) -> dict[str, Any]:
@@ -134,6 +134,7 @@ def build_claims(evals: dict, cfg: dict[str, Any], scale: str) -> list[Claim]:
     gate, ev = cfg["gate"], cfg["eval"]
     claims: list[Claim] = []
     longest = max(ev["context_multipliers"])
+    text = cfg["text"]["enabled"]  # the loss claim moves to the text pair: the main task is synthetic
     for ffn in cfg["ffns"]:
         def row(claim, metric, floor, precondition=(True, ""), regime="main", higher=False, note="", shared_se=0.0):
             g, v, _ = _pairs(evals, ffn, gate, regime, metric)
@@ -141,18 +142,17 @@ def build_claims(evals: dict, cfg: dict[str, Any], scale: str) -> list[Claim]:
                                 baselines=v, scale=scale, higher_is_claimed=higher, floor=floor, shared_se=shared_se,
                                 precondition=precondition, note=note))
 
-        _, van_div, _ = _pairs(evals, ffn, gate, "main", "diverged")
-        no_div = (not any(van_div), "a vanilla run diverged at the base learning rate")
-        floor, shared = window_noise(evals, ffn, gate, "main", ["val_loss_x1"])
-        row("lower validation loss at equal tokens", "val_loss_x1", floor, no_div, shared_se=shared,
-            note=f"paired over {_windows(evals, 'val_loss_x1')} validation windows: one seed's noise {floor:.2g}, "
-                 f"the shared windows' {shared:.2g}")
+        no_div = _no_divergence(evals, ffn, gate, "main")
+        if not text:
+            claims.append(_loss_claim(evals, ffn, gate, "main", scale))
         # No per-evaluation SE is recorded for the sink and activation metrics yet: their floor is 0.
         sink_pre, sink_note = sink_precondition(evals, ffn, gate, ev)
         row("less attention on the first token (no sink)", "first_token_attn_mean", 0.0, sink_pre, note=sink_note)
         act_pre, act_note = activation_precondition(evals, ffn, gate, ev)
         row("smaller massive activation (BOS residual-norm peak)", "bos_resid_peak", 0.0, act_pre, note=act_note)
         claims.append(_context_claim(evals, ffn, gate, longest, no_div, scale))
+    if text:
+        claims.insert(0, _loss_claim(evals, cfg["text"]["ffn"], gate, "text", scale))
     st = cfg["stress"]
     if st["enabled"]:
         ffn = st["ffn"]
@@ -169,6 +169,23 @@ def build_claims(evals: dict, cfg: dict[str, Any], scale: str) -> list[Claim]:
                             higher_is_claimed=False, floor=floor, precondition=unstable,
                             note=f"lr {st['lr']}, grad clip {st['grad_clip']}; noise floor {floor:.2g} events per run"))
     return claims
+
+
+def _no_divergence(evals: dict, ffn: str, gate: str, regime: str) -> tuple[bool, str]:
+    _, van_div, _ = _pairs(evals, ffn, gate, regime, "diverged")
+    return not any(van_div), "a vanilla run diverged at the base learning rate"
+
+
+def _loss_claim(evals: dict, ffn: str, gate: str, regime: str, scale: str) -> Claim:
+    """The gated model's validation loss is lower at equal tokens, paired window by window."""
+    floor, shared = window_noise(evals, ffn, gate, regime, ["val_loss_x1"])
+    g, v, _ = _pairs(evals, ffn, gate, regime, "val_loss_x1")
+    where = ", text pair" if regime == "text" else ""
+    return judge(study=STUDY, claim=f"lower validation loss at equal tokens ({ffn}, {gate} gate{where})",
+                 metric="val_loss_x1", values=g, baselines=v, scale=scale, higher_is_claimed=False, floor=floor,
+                 shared_se=shared, precondition=_no_divergence(evals, ffn, gate, regime),
+                 note=f"paired over {_windows(evals, 'val_loss_x1')} validation windows: one seed's noise {floor:.2g}, "
+                      f"the shared windows' {shared:.2g}")
 
 
 def _context_claim(evals: dict, ffn: str, gate: str, longest: int, no_div: tuple[bool, str], scale: str) -> Claim:
@@ -252,13 +269,13 @@ def figures(evals: dict, metrics: dict[tuple, Any], cfg: dict[str, Any], out: di
         fig.suptitle(title)
         return fig, axes[0]
 
-    fig, axes = per_ffn("Training loss (mean over seeds; dashed: learning-rate stress run)")
+    fig, axes = per_ffn("Training loss (dashed: learning-rate stress run; dotted: the text pair)")
     for ax, ffn in zip(axes, ffns):
         for (f, g, regime, s), tab in sorted(metrics.items()):
             if f != ffn:
                 continue
             ax.plot(tab["step"], tab["loss"], color=style[g]["color"], alpha=0.6,
-                    ls="--" if regime == "stress" else "-",
+                    ls={"stress": "--", "text": ":"}.get(regime, "-"),
                     label=f"{style[g]['label']} {regime} s{s}")
         ax.set(title=ffn, xlabel="step", ylabel="loss", yscale="log")
         ax.legend(fontsize=6)

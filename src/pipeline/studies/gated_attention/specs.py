@@ -41,12 +41,43 @@ class EvalSpec:
 
 
 
+def regimes(ga: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(regime, ffn) of every gated/vanilla pair: the main comparison per FFN, then the enabled extra pairs.
+
+    `stress` repeats a main pair at a high learning rate; `text` trains one on the tokenised corpus
+    for the loss claim when the main task is synthetic (text forms no sink at CPU scale, and the
+    sink task's loss is mostly irreducible entropy: nothing for the gate to gain).
+    """
+    out = [("main", ffn) for ffn in ga["ffns"]]
+    out += [(r, ga[r]["ffn"]) for r in ("stress", "text") if ga[r]["enabled"]]
+    return out
+
+
 def train_config(ga: Mapping[str, Any], regime: str) -> dict[str, Any]:
-    """The `train` block of a regime: the stress regime overrides lr, clipping and steps."""
+    """The `train` block of a regime: stress overrides lr, clipping and steps; text its own keys."""
     t = dict(ga["train"])
     if regime == "stress":
         t.update(lr=ga["stress"]["lr"], grad_clip=ga["stress"]["grad_clip"], steps=ga["stress"]["steps"])
+    elif regime == "text":
+        t.update(ga["text"]["train"])
     return t
+
+
+def model_config(ga: Mapping[str, Any], regime: str) -> dict[str, Any]:
+    """The `model` block of a regime: the main model, with the text pair's keys replaced."""
+    return {**ga["model"], **ga["text"]["model"]} if regime == "text" else dict(ga["model"])
+
+
+def data_config(ga: Mapping[str, Any], regime: str) -> dict[str, Any]:
+    """The `data` block of a regime: the text pair reads the tokenised corpus whatever the main task."""
+    return {**ga["data"], "source": "text"} if regime == "text" else dict(ga["data"])
+
+
+def data_file(ga: Mapping[str, Any], regime: str, text_dir: str) -> str:
+    """What a regime's runs read: the corpus's bigram statistics (fresh synthetic sequences) or token manifest."""
+    if data_config(ga, regime)["source"] == "bigram_backcopy":
+        return "results/data/bigram/stats.json"
+    return f"{text_dir}/manifest.json"
 
 
 def run_dir(study_dir: str, wc: Mapping[str, str]) -> str:
@@ -55,20 +86,20 @@ def run_dir(study_dir: str, wc: Mapping[str, str]) -> str:
 
 
 def train(config: Mapping[str, Any], wc: Mapping[str, str], data_path: str, study_dir: str) -> TrainSpec:
-    ga = config["studies"]["gated_attention"]
+    ga, regime = config["studies"]["gated_attention"], wc["regime"]
     return TrainSpec(
-        data={**ga["data"], "path": data_path}, model=ga["model"], train=train_config(ga, wc["regime"]),
-        gate=wc["gate"], ffn=wc["ffn"], seed=int(wc["seed"]), device=config["train"]["device"],
-        out_dir=run_dir(study_dir, wc),
+        data={**data_config(ga, regime), "path": data_path}, model=model_config(ga, regime),
+        train=train_config(ga, regime), gate=wc["gate"], ffn=wc["ffn"], seed=int(wc["seed"]),
+        device=config["train"]["device"], out_dir=run_dir(study_dir, wc),
         verify_checksums=config["data"]["text"]["verify_checksums"],
-        config_key="studies.gated_attention." + ("stress" if wc["regime"] == "stress" else "train"),
+        config_key="studies.gated_attention." + {"main": "train", "stress": "stress", "text": "text.train"}[regime],
     )
 
 
 def evaluate(config: Mapping[str, Any], wc: Mapping[str, str]) -> EvalSpec:
-    ga = config["studies"]["gated_attention"]
-    return EvalSpec(data=ga["data"], model=ga["model"], eval=ga["eval"], gate=wc["gate"], ffn=wc["ffn"],
-                    device=config["train"]["device"])
+    ga, regime = config["studies"]["gated_attention"], wc["regime"]
+    return EvalSpec(data=data_config(ga, regime), model=model_config(ga, regime), eval=ga["eval"], gate=wc["gate"],
+                    ffn=wc["ffn"], device=config["train"]["device"])
 
 
 def analyse(config: Mapping[str, Any]) -> AnalyseSpec:
