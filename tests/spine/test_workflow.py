@@ -22,7 +22,9 @@ GA = "results/gated_attention"
 def test_smoke_preset_end_to_end(smoke_run):
     claims = read_parquet(smoke_run / "results/claims.parquet").to_pylist()
     ga = [c for c in claims if c["study"] == "gated_attention"]
-    assert len(ga) == 9  # 4 claims × {dense, moe} + the stress claim
+    assert len(ga) == 8  # sink, activation, context × {dense, moe} + the text pair's loss claim + the stress claim
+    assert [c["claim"] for c in ga if c["metric"] == "val_loss_x1"] == [
+        "lower validation loss at equal tokens (dense, elementwise gate, text pair)"]
     assert {c["verdict"] for c in ga} <= {"reproduced", "not reproduced", "inconclusive"}
     assert all(c["scale"].startswith("smoke") for c in ga)
     md = (smoke_run / "results/claims.md").read_text()
@@ -45,9 +47,12 @@ def test_smoke_preset_end_to_end(smoke_run):
                                 filter_string="tags.rule = 'ga_evaluate' and tags.wildcards = "
                                               "'ffn=dense,gate=elementwise,regime=main,seed=0'")
     assert run.data.metrics["val_loss_x1"] == pytest.approx(scalar)
-    assert not (smoke_run / "results/data/text/manifest.json").exists()  # the synthetic task tokenises nothing
     train = read_parquet(smoke_run / GA / "runs/dense_elementwise_main_s0/metrics.parquet").column_names
     assert {"loss_copy", "loss_bigram"} <= set(train)
+    # the text pair trains on the tokenised corpus (no copy/bigram split there)
+    assert (smoke_run / "results/data/text/manifest.json").exists()
+    text = read_parquet(smoke_run / GA / "runs/dense_elementwise_text_s0/metrics.parquet").column_names
+    assert "loss" in text and "loss_copy" not in text
 
 
 def test_every_job_writes_to_its_log_not_the_console(smoke_run):
