@@ -20,8 +20,9 @@ CORES ?= all
 run: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml
 
+# --durations: every run says where its time went (the suite's 30-minute budget is tight on 2 cores)
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=20
 
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow"
