@@ -28,7 +28,8 @@ from pipeline.tracking import Tracker
 if TYPE_CHECKING:  # torch is imported by `start`: the rule files import this module's specs at DAG build
     import torch
 
-EXAMPLE_RUNTIME = '{"threads": 1, "tracking": {"uri": null, "enabled": false, "system_metrics": false}}'
+EXAMPLE_RUNTIME = ('{"threads": 1, "tracking": {"uri": null, "enabled": false, "live": true, "system_metrics": false, '
+                   '"journal": "results/mlflow-journal"}}')
 
 
 def _json_env(name: str, example: str) -> dict[str, Any]:
@@ -100,8 +101,8 @@ def start(study: str, *, snakemake: Any = None, device: str = "cpu", seed: int |
     resolved = runtime.setup(threads, device, seed)
     rank = int(os.environ.get("RANK", "0"))
     with Tracker(study, rule, wildcards=wildcards, params=params_of(params), uri=tracking["uri"],
-                 enabled=tracking["enabled"], rank=rank,
-                 system_metrics=bool(tracking["system_metrics"])) as tracker:
+                 enabled=tracking["enabled"], rank=rank, system_metrics=bool(tracking["system_metrics"]),
+                 journal=None if tracking["live"] else tracking["journal"]) as tracker:
         yield Job(study, rule, wildcards, threads, resolved, rank, tracker)
 
 

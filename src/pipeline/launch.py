@@ -27,8 +27,13 @@ def export_runtime(config: dict) -> None:
     """Called once at DAG build: what changes no number reaches every job through the environment (local
     processes and SLURM jobs alike), never through a rule's params or shell command, so a changed tracking
     server, thread count or venv location re-runs nothing."""
+    from pathlib import Path
+
+    from pipeline.tracking import JOURNAL_DIR
+
     os.environ[PYTHON_ENV] = sys.executable
-    os.environ[RUNTIME_ENV] = json.dumps({"threads": config["train"]["threads"], "tracking": config["tracking"]})
+    tracking = {**config["tracking"], "journal": str(Path(JOURNAL_DIR).resolve())}  # deferred runs' journals
+    os.environ[RUNTIME_ENV] = json.dumps({"threads": config["train"]["threads"], "tracking": tracking})
 
 
 def call_entry(target: str, spec: dict) -> None:

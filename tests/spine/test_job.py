@@ -21,7 +21,8 @@ class Spec:
 def runtime(monkeypatch, tmp_path, **tracking):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv(job.RUNTIME_ENV, json.dumps(
-        {"threads": 1, "tracking": {"uri": uri, "enabled": True, "system_metrics": False, **tracking}}))
+        {"threads": 1, "tracking": {"uri": uri, "enabled": True, "live": True, "system_metrics": False,
+                                    "journal": str(tmp_path / "journal"), **tracking}}))
     return MlflowClient(uri)
 
 

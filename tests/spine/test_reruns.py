@@ -38,6 +38,7 @@ CASES = [
     ("tracking.uri", "http://127.0.0.1:9", {}),
     ("tracking.enabled", False, {}),
     ("tracking.system_metrics", True, {}),
+    ("tracking.live", True, {}),
     ("train.threads", 2, {}),
     # main and text pair (its train block is the main one with steps replaced): 8 + 4 runs; no tokenizer
     ("studies.gated_attention.train.lr", 0.002, {"ga_train": 12, **dict.fromkeys(GA_TAIL)}),

@@ -70,6 +70,9 @@ def test_runs_are_tracked_in_mlflow(smoke_run):
     exp = client.get_experiment_by_name("gated_attention")
     runs = client.search_runs([exp.experiment_id], filter_string="tags.rule = 'ga_train'")
     assert len(runs) == 16  # main (dense and MoE), stress and text pairs: 4 × 2 gates × 2 seeds
+    # the smoke preset journals its runs (tracking.live: false): all were mirrored when the workflow ended
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert not list((smoke_run / "results/mlflow-journal").glob("*.jsonl"))
     run = runs[0]
     assert {"study", "rule", "wildcards", "config_hash", "git_commit"} <= set(run.data.tags)
     assert "train.lr" in run.data.params

@@ -6,7 +6,7 @@ import shlex
 
 from pipeline.config import as_params, canonical, validate_config
 from pipeline.launch import export_runtime
-from pipeline.tracking import PARENTS_ENV, end_parents, start_parents
+from pipeline.tracking import PARENTS_ENV, end_parents, replay, start_parents
 
 validate_config(config)  # stops the DAG build, naming the offending key
 _sorted = canonical(config)  # key order in the YAML files changes no number: keep it out of the params
@@ -27,16 +27,21 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-# One MLflow parent run per study for this invocation; every job's run is its child.
+# One MLflow parent run per study for this invocation; every job's run is its child. With tracking.live
+# off, jobs journal their runs and they reach MLflow here: at the end, and at the start for any journal a
+# killed invocation left.
 onstart:
+    replay(TRACKING)
     os.environ[PARENTS_ENV] = json.dumps(start_parents(ENABLED + ["data", "claims"], TRACKING))
 
 
 onsuccess:
+    replay(TRACKING)
     end_parents(json.loads(os.environ.get(PARENTS_ENV, "{}")), TRACKING, "FINISHED")
 
 
 onerror:
+    replay(TRACKING)
     end_parents(json.loads(os.environ.get(PARENTS_ENV, "{}")), TRACKING, "FAILED")
 
 
