@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from pipeline.joblog import to_log
 from pipeline.launch import IDENTITY_ENV, RUNTIME_ENV
-from pipeline.tracking import Tracker
+from pipeline.tracking import JOURNAL_DIR, Tracker
 
 if TYPE_CHECKING:  # torch is imported by `start`: the rule files import this module's specs at DAG build
     import torch
@@ -98,11 +98,14 @@ def start(study: str, *, snakemake: Any = None, device: str = "cpu", seed: int |
 
     cfg = settings()
     threads, tracking = int(cfg["threads"]), cfg["tracking"]
+    # A PIPELINE_RUNTIME written by hand (a job launched outside Snakemake) may predate `live`: it mirrors live,
+    # the schema's default; the workflow always says, with the journal folder it replays.
+    journal = None if tracking.get("live", True) else tracking.get("journal", JOURNAL_DIR)
     resolved = runtime.setup(threads, device, seed)
     rank = int(os.environ.get("RANK", "0"))
     with Tracker(study, rule, wildcards=wildcards, params=params_of(params), uri=tracking["uri"],
                  enabled=tracking["enabled"], rank=rank, system_metrics=bool(tracking["system_metrics"]),
-                 journal=None if tracking["live"] else tracking["journal"]) as tracker:
+                 journal=journal) as tracker:
         yield Job(study, rule, wildcards, threads, resolved, rank, tracker)
 
 

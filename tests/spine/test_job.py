@@ -105,3 +105,19 @@ def test_runtime_errors_say_what_to_set(monkeypatch, value, message):
         monkeypatch.setenv(job.RUNTIME_ENV, value)
     with pytest.raises(SystemExit, match=message):
         job.settings()
+
+
+def test_a_runtime_without_live_mirrors_live_and_one_with_live_off_journals(monkeypatch, tmp_path):
+    """A hand-written PIPELINE_RUNTIME from before `tracking.live` still works (live, the schema's default)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv(job.IDENTITY_ENV, json.dumps({"rule": "diffusion_train", "wildcards": {}}))
+    monkeypatch.setenv(job.RUNTIME_ENV, json.dumps({"threads": 1, "tracking": {"uri": uri, "enabled": True,
+                                                                              "system_metrics": False}}))
+    with job.start("diffusion") as j:
+        j.tracker.log_metrics({"loss": 1.0}, step=0)
+    assert set(only_run(MlflowClient(uri), "diffusion").data.metrics) == {"loss"}
+    client = runtime(monkeypatch, tmp_path / "deferred", live=False)
+    with job.start("diffusion"):
+        pass
+    assert client.get_experiment_by_name("diffusion") is None  # nothing mirrored until the workflow replays
+    assert len(list((tmp_path / "deferred" / "journal").glob("*.jsonl"))) == 1
