@@ -230,7 +230,7 @@ def _events(path: Path) -> list[dict[str, Any]]:
 def replay(tracking: Mapping[str, Any], directory: str | Path = JOURNAL_DIR) -> int:
     """Mirror every journal in `directory` into the store of `tracking`, oldest first; the number replayed.
 
-    Called when the workflow starts (journals a killed invocation left), succeeds or fails. A replayed
+    Called when the workflow starts running jobs (journals a killed invocation left), succeeds or fails. A replayed
     journal is removed. A job that never ended (killed) becomes a KILLED run, a missing artifact is
     named. If the store fails, the rest stay for the next invocation, with a warning: nothing is lost.
     """
