@@ -18,12 +18,10 @@ import functools
 import re
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
 from pipeline.config import REPO, load_config, validate_config
 from pipeline.models.transformer import TransformerConfig
@@ -258,34 +256,13 @@ def diffusion(study: Mapping[str, Any], config: Mapping[str, Any]) -> list[Item]
 STUDIES = {"gated_attention": gated_attention, "diffusion": diffusion, "crl": crl, "rlvr": rlvr, "hivemind": hivemind}
 
 
-def data_stand_ins(node: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The rehearsal overlay's data paths (`corpus`, `path` leaves: data that ships), and nothing else.
-
-    The paper preset leaves its data paths to the user, and the DAG build checks them; the number of
-    jobs does not depend on the data, so the dry run that counts them stacks these stand-ins last.
-    """
-    if node is None:
-        node = yaml.safe_load((REPO / "config/presets/rehearsal.yaml").read_text())
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            sub = data_stand_ins(value)
-            if sub:
-                out[key] = sub
-        elif key in ("corpus", "path"):
-            out[key] = value
-    return out
-
-
 def dag_jobs(configfiles: list[str]) -> dict[str, int]:
-    """Jobs per study in Snakemake's own dry run of these config files (data paths: shipped stand-ins)."""
+    """Jobs per study in Snakemake's own dry run of these config files (a preset's data placeholders are left
+    out of a dry run's DAG: no job count depends on the data)."""
     exe = Path(sys.executable).parent / "snakemake"
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as stand_ins:
-        yaml.safe_dump(data_stand_ins(), stand_ins)
-        stand_ins.flush()
-        # one --configfile with every file: Snakemake keeps only the last of repeated flags
-        proc = subprocess.run([str(exe), "-s", str(REPO / "Snakefile"), "-d", str(REPO), "-n", "--quiet", "rules",
-                               "--configfile", *configfiles, stand_ins.name], capture_output=True, text=True)
+    # one --configfile with every file: Snakemake keeps only the last of repeated flags
+    proc = subprocess.run([str(exe), "-s", str(REPO / "Snakefile"), "-d", str(REPO), "-n", "--quiet", "rules",
+                           "--configfile", *configfiles], capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"snakemake -n failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
     jobs: dict[str, int] = {}

@@ -23,6 +23,22 @@ class DataError(RuntimeError):
     """A data file is missing, corrupt or does not match its manifest."""
 
 
+PLACEHOLDER = "/path/to/"
+
+
+def is_placeholder(value: Any) -> bool:
+    """A preset's stand-in for the user's own data (`/path/to/…`): a dry run builds the DAG without
+    it (no job count depends on the data), a real run stops at it, naming its key."""
+    values = [value] if isinstance(value, (str, os.PathLike)) else (value or [])
+    return any(str(v).startswith(PLACEHOLDER) for v in values)
+
+
+def missing(key: str, what: str, value: Any) -> DataError:
+    """The error for a config value that finds no data, saying so when it is still a preset's placeholder."""
+    hint = ": it is the preset's placeholder, set it to your data" if is_placeholder(value) else ""
+    return DataError(f"{key}: no {what} found at {value!r}{hint}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
@@ -171,6 +187,6 @@ def find_files(spec: str | os.PathLike | Sequence[str | os.PathLike], key: str, 
         else:
             found = []
         if not found:
-            raise DataError(f"{key}: no {want} found at {entry!r}")
+            raise missing(key, want, entry)
         files.extend(found)
     return files

@@ -67,27 +67,30 @@ def test_snakemake_stops_before_any_job(tmp_path):
 
 @pytest.mark.parametrize("path", PRESETS)
 def test_dry_run_every_preset(tmp_path, path):
-    """Every preset builds its DAG; one whose corpus is a placeholder for the user's (paper) first
-    stops naming data.text.corpus, then builds once its data paths are filled in (here with data that
-    ships, as the rehearsal overlay does)."""
-    from pipeline.data.text import corpus_files
-    from pipeline.io import DataError
-
-    config = REPO / path
-    cfg = load_config(config) if "presets" in path else load_config()
-    try:
-        corpus_files(cfg["data"]["text"]["corpus"])
-    except DataError:
-        proc = snakemake(tmp_path, "-n", "--configfile", str(config), check=False)
-        assert proc.returncode != 0 and "data.text.corpus" in proc.stdout + proc.stderr
-        cfg["data"]["text"]["corpus"] = "kjv"
-        cfg["studies"]["hivemind"]["prompts"]["infinity_chat"]["path"] = str(
-            REPO / "tests/hivemind/data/infinite_chats_eval_sample.parquet")
-        cfg["studies"]["diffusion"]["data"]["path"] = str(REPO / "tests/diffusion/data/digits_png")
-        config = tmp_path / "filled-in.yaml"
-        config.write_text(yaml.safe_dump(cfg))
-    proc = snakemake(tmp_path, "-n", "--configfile", str(config))
+    """Every preset builds its DAG as it ships. The paper preset's data paths are placeholders for the
+    user's: its dry run names each one and builds the DAG without them."""
+    proc = snakemake(tmp_path, "-n", "--configfile", str(REPO / path))
     assert "ga_train" in proc.stdout
+    said = proc.stdout + proc.stderr
+    keys = ["data.text.corpus", "studies.diffusion.data.path", "studies.hivemind.prompts.infinity_chat.path"]
+    assert [k in said and "placeholder" in said for k in keys] == [path.endswith("paper.yaml")] * len(keys)
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("key, value", [("data.text.corpus", "/path/to/corpus/*.parquet"),
+                                        ("studies.diffusion.data.path", "/path/to/images"),
+                                        ("studies.diffusion.data.path", "not/a/folder")])
+def test_a_real_run_stops_at_missing_data_before_any_job(tmp_path, key, value):
+    """A placeholder only passes a dry run: a real run stops at the DAG build, naming the key (a missing
+    image folder used to fail the data job only once the run had started)."""
+    cfg = set_key(load_config(REPO / "config/presets/smoke.yaml"), key, value)
+    if key.startswith("studies.diffusion"):
+        cfg = set_key(cfg, "studies.diffusion.data.source", "folder")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(tmp_path, "--cores", "1", "--configfile", str(tmp_path / "c.yaml"), check=False)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and f"{key}: no " in said and repr(value) in said
+    assert ("placeholder" in said) == value.startswith("/path/to/")
     assert not (tmp_path / "results").exists()
 
 

@@ -4,7 +4,10 @@ import json
 import os
 import shlex
 
+from snakemake.logging import logger
+
 from pipeline.config import as_params, canonical, validate_config
+from pipeline.io import is_placeholder
 from pipeline.launch import export_runtime
 from pipeline.tracking import PARENTS_ENV, end_parents, replay, start_parents
 
@@ -43,6 +46,27 @@ onsuccess:
 onerror:
     replay(TRACKING)
     end_parents(json.loads(os.environ.get(PARENTS_ENV, "{}")), TRACKING, "FAILED")
+
+
+_PLACEHOLDERS_SEEN = set()
+
+
+def user_data(key, value, find):
+    """The input function of data the user points at (`find(wc)` raises DataError naming `key`).
+
+    A dry run of a preset whose `key` is still its placeholder (`/path/to/…`) says so once and builds
+    the DAG without it, so a preset can be validated before the data is in place; a real run stops.
+    """
+
+    def inputs(wc):
+        if workflow.dryrun and is_placeholder(value):
+            if key not in _PLACEHOLDERS_SEEN:
+                _PLACEHOLDERS_SEEN.add(key)
+                logger.warning(f"dry run: {key} is still the preset's placeholder {value!r}; a real run stops here")
+            return []
+        return find(wc)
+
+    return inputs
 
 
 def study_cfg(study):

@@ -5,7 +5,7 @@ TEXT = config["data"]["text"]
 TEXT_DIR = "results/data/text"
 # An input function, so the corpus is looked up only when a rule that reads it is in the DAG (a bad path then
 # stops the DAG build, naming it); a run whose studies never tokenise the corpus does not need it.
-TEXT_INPUTS = lambda wc: declared_corpus_files(TEXT["corpus"])
+TEXT_INPUTS = user_data("data.text.corpus", TEXT["corpus"], lambda wc: declared_corpus_files(TEXT["corpus"]))
 
 
 rule train_tokenizer:

@@ -35,7 +35,7 @@ rule diffusion:
 
 rule diffusion_data:
     input:
-        df_specs.image_inputs(config),
+        user_data("studies.diffusion.data.path", DF["data"]["path"], lambda wc: df_specs.image_inputs(config)),
     output:
         f"{DF_DIR}/data/images.parquet",
     params:

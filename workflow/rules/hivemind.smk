@@ -23,7 +23,11 @@ rule hivemind:
 
 rule hivemind_prompts:
     input:
-        lambda wc: hv_specs.prompt_inputs(config),
+        user_data(
+            "studies.hivemind.prompts.infinity_chat.path",
+            study_cfg("hivemind")["prompts"]["infinity_chat"]["path"],
+            lambda wc: hv_specs.prompt_inputs(config),
+        ),
     output:
         f"{HV_DIR}/prompts.parquet",
     params:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from pipeline.io import missing
 from pipeline.job import AnalyseSpec  # the same for every study: its block and the scale label
 from pipeline.studies.diffusion import plan
 
@@ -39,9 +40,14 @@ def samples_path(n, seed, step) -> str:
 
 
 def image_inputs(config: Mapping[str, Any]) -> list[str]:
-    """An image folder is a declared input (adding or removing images re-runs the data job)."""
+    """An image folder is a declared input (adding or removing images re-runs the data job); a folder
+    that is not there stops the DAG build, before any job of a long run has started."""
     d = config["studies"]["diffusion"]["data"]
-    return [d["path"]] if d["source"] == "folder" and d["path"] else []
+    if d["source"] != "folder":
+        return []
+    if not d["path"] or not Path(d["path"]).expanduser().is_dir():
+        raise missing("studies.diffusion.data.path", "image folder", d["path"])
+    return [d["path"]]
 
 KEY = "studies.diffusion"
 
