@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.config import as_params, load_config, validate_config
 from pipeline.job import spec_from
+from pipeline.models import directory
 from pipeline.studies.rlvr import runs, specs
 
 from tests.conftest import SMOKE
@@ -63,6 +64,23 @@ def test_the_fingerprint_follows_what_decides_the_trajectory(config):
     for change in ({"seed": 1}, {"rl": {**spec.rl, "kl_coef": 0.5}}, {"train": {**spec.train, "lr": 0.1}},
                    {"device": "cuda"}, {"init": "elsewhere"}):
         assert runs.fingerprint(dataclasses.replace(spec, **change)) != runs.fingerprint(spec), change
+
+
+def test_a_rewritten_input_changes_the_fingerprint(config, tmp_path):
+    """Re-running the data or base job keeps the paths but changes the inputs: checkpoints of the old ones
+    must not be resumed (a changed n_heldout once resumed a base trained on the old split)."""
+    data, weights = tmp_path / "train.parquet", directory.weights_path(tmp_path / "base")
+    weights.parent.mkdir(parents=True)
+    data.write_bytes(b"old rows")
+    weights.write_bytes(b"old weights")
+    spec = dataclasses.replace(specs.rl(config, {"rlvr_algo": "grpo", "seed": "0"}), data=str(data),
+                               init=str(tmp_path / "base"))
+    before = runs.fingerprint(spec)
+    assert runs.fingerprint(spec) == before  # a job killed and re-run on the same inputs resumes
+    for path in (data, weights):
+        path.write_bytes(path.read_bytes() + b", rewritten")
+        assert runs.fingerprint(spec) != before, path
+        before = runs.fingerprint(spec)
 
 
 def test_the_model_list_names_every_evaluated_model(config):

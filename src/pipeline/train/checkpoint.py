@@ -52,6 +52,21 @@ def clean_partial(ckpt_dir: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
+def input_stamps(*paths: str | os.PathLike | None) -> dict[str, list[int]]:
+    """Size and modification time of each input file there is (a model name that is not a path is skipped).
+
+    In a fingerprint, they make a run whose inputs were rewritten since its checkpoints were written (an
+    upstream job ran again, as when the data changed) start over, as Snakemake re-runs it, instead of
+    resuming a model trained on the old inputs; the same test Snakemake applies, and as cheap for a 30 GB model.
+    """
+    out = {}
+    for p in paths:
+        if p is not None and os.path.isfile(p):
+            st = os.stat(p)
+            out[str(p)] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
 def claim(ckpt_dir: Path, fingerprint: str) -> None:
     """Bind a checkpoint directory to a run config; drop checkpoints of a different config."""
     ckpt_dir = Path(ckpt_dir)

@@ -22,6 +22,7 @@ from pipeline.models.transformer import Transformer, TransformerConfig
 from pipeline.studies.gated_attention import STUDY
 from pipeline.studies.gated_attention.specs import TrainSpec
 from pipeline.tracking import config_hash
+from pipeline.train.checkpoint import input_stamps
 from pipeline.train.distributed import setup_env
 from pipeline.train.engine import EngineConfig, StepContext, train_loop
 
@@ -71,7 +72,7 @@ def main(raw: dict[str, Any]) -> None:
     setup_env()  # rank known before anything logs
     params = {k: getattr(spec, k) for k in ("data", "model", "train", "gate", "ffn", "seed")}
     with job.start(STUDY, device=spec.device, seed=spec.seed, params=params) as j:
-        train(spec, j, fingerprint=config_hash(params))
+        train(spec, j, fingerprint=config_hash({**params, "inputs": input_stamps(spec.data["path"])}))
 
 
 def train(spec: TrainSpec, j: job.Job, fingerprint: str) -> None:

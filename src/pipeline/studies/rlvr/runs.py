@@ -22,6 +22,7 @@ from pipeline.studies.rlvr import STUDY, models
 from pipeline.studies.rlvr.specs import RunSpec
 from pipeline.tracking import config_hash
 from pipeline.train.distributed import setup_env
+from pipeline.train.checkpoint import input_stamps
 from pipeline.train.engine import EngineConfig, TrainResult, train_loop
 
 ENGINE_KEYS = ("steps", "lr", "batch_size", "grad_accum", "warmup", "schedule", "min_lr_ratio",
@@ -54,8 +55,10 @@ def engine_config(spec: RunSpec) -> EngineConfig:
 
 
 def fingerprint(spec: RunSpec) -> str:
-    """What decides the trajectory: the whole spec (threads, tracking and the job's name never enter it)."""
-    return config_hash(dataclasses.asdict(spec))
+    """What decides the trajectory: the whole spec (threads, tracking and the job's name never enter it)
+    and its input files as they are now (`input_stamps`: the paths stay, the data and the base change)."""
+    weights = directory.weights_path(spec.init) if spec.init else None
+    return config_hash({**dataclasses.asdict(spec), "inputs": input_stamps(spec.data, spec.tokenizer, weights)})
 
 
 def train(spec: RunSpec, make_loss: Callable[[nn.Module, dict], Callable]) -> TrainResult:
