@@ -239,7 +239,7 @@ def replay(tracking: Mapping[str, Any], directory: str | Path = JOURNAL_DIR) -> 
         return 0
     uri = resolve_uri(tracking["uri"])
     done, missing = 0, []
-    for path in files:
+    for i, path in enumerate(files):
         events = _events(path)
         if not events or events[0]["op"] != "start":
             path.unlink()  # the job died before its run began: nothing to mirror
@@ -259,7 +259,7 @@ def replay(tracking: Mapping[str, Any], directory: str | Path = JOURNAL_DIR) -> 
                 run.end(ended["status"] if ended else "KILLED", end_time=ended["time"] if ended else None)
         except Exception as exc:  # the mirror must never stop the workflow
             warnings.warn(f"MLflow tracking at {uri} failed while replaying {path} ({type(exc).__name__}: {exc}); "
-                          f"{len(files) - done} job runs stay in {directory} for the next invocation",
+                          f"{len(files) - i} job runs stay in {directory} for the next invocation",
                           RuntimeWarning, stacklevel=2)
             return done
         path.unlink()
